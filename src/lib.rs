@@ -1,0 +1,16 @@
+//! amlops: Terraform-style GitOps for Azure Machine Learning.
+//!
+//! The crate follows the data as it flows through a run:
+//!
+//! 1. [`manifest`] finds and parses manifest files (Azure ML CLI v2 YAML, or KDL) into located
+//!    document trees and reads them into the [`model`].
+//! 2. [`model`] holds the typed resources: data assets, environments, computes, jobs, components.
+//! 3. [`plan`] compares the desired resources with a snapshot of live state and returns a plan.
+//!    It is pure: no network, file system, clock or terminal.
+//! 4. [`apply`] carries a plan out against a [`backend`]: the embedded local workspace or Azure
+//!    Resource Manager.
+//! 5. [`render`] draws a plan's serialised form as text, JSON or Markdown.
+//! 6. The binary's `cli` module wires these stages to commands.
+
+pub mod diag;
+pub mod manifest;
