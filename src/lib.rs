@@ -26,5 +26,6 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod scope;
+pub mod target;
 pub mod translate;
 pub mod workflow;
