@@ -351,6 +351,68 @@ pub fn sdk_hash(set: &FileSet) -> Result<String, ContentError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The SDK's hash of a local build context or model folder (`get_object_hash`): one SHA-256
+/// stream, seeded with the SDK's fixed prefix, over each entry in case-insensitive name order:
+/// its name, then a file's bytes or a folder's entries. A single file contributes its bytes
+/// only. Folders without files are not in a [`FileSet`], so they do not count here, while the
+/// SDK would hash their names.
+pub fn object_hash(set: &FileSet) -> Result<String, ContentError> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"Initialize for october 2021 AML CLI version");
+    let mut buffer = vec![0u8; 1 << 20];
+    if !set.is_dir {
+        for file in &set.files {
+            hash_file_into(&mut hasher, &file.path, &mut buffer)?;
+        }
+        return Ok(hex::encode(hasher.finalize()));
+    }
+    let files: Vec<(Vec<&str>, &FileEntry)> = set
+        .files
+        .iter()
+        .map(|f| (f.relative.split('/').collect(), f))
+        .collect();
+    object_hash_dir(&files, 0, &mut hasher, &mut buffer)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Hashes the entries at `depth` of `files` (all below one folder), in the SDK's order.
+fn object_hash_dir(
+    files: &[(Vec<&str>, &FileEntry)],
+    depth: usize,
+    hasher: &mut Sha256,
+    buffer: &mut [u8],
+) -> Result<(), ContentError> {
+    let mut names: Vec<&str> = files.iter().map(|(parts, _)| parts[depth]).collect();
+    names.sort_by_cached_key(|n| n.to_lowercase());
+    names.dedup();
+    for name in names {
+        hasher.update(name.as_bytes());
+        let below: Vec<(Vec<&str>, &FileEntry)> = files
+            .iter()
+            .filter(|(parts, _)| parts[depth] == name)
+            .cloned()
+            .collect();
+        match below.as_slice() {
+            [(parts, file)] if parts.len() == depth + 1 => {
+                hash_file_into(hasher, &file.path, buffer)?;
+            }
+            _ => object_hash_dir(&below, depth + 1, hasher, buffer)?,
+        }
+    }
+    Ok(())
+}
+
+fn hash_file_into(hasher: &mut Sha256, path: &Path, buffer: &mut [u8]) -> Result<(), ContentError> {
+    let mut reader = File::open(path).map_err(io_error(path))?;
+    loop {
+        let read = reader.read(buffer).map_err(io_error(path))?;
+        if read == 0 {
+            return Ok(());
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
 /// The SDK's version string for [`sdk_hash`].
 pub const SDK_HASH_VERSION: &str = "202208";
 

@@ -8,9 +8,7 @@ use crate::backend::{Backend, BackendError};
 use crate::content;
 use crate::diag::{Diagnostic, Loc};
 use crate::manifest::{Manifest, normalize};
-use crate::model::{
-    CodeSource, DataPath, EnvSource, Environment, JobBody, JobInput, Resource, Spec,
-};
+use crate::model::{LocalUse, Resource};
 use crate::plan::{self, Artifact, Artifacts, Outcome, Plan, PlanOptions, Snapshot};
 
 /// Why a plan could not be made.
@@ -49,6 +47,7 @@ pub fn artifacts(resources: &[Resource]) -> Result<Artifacts, Vec<Diagnostic>> {
                 let entry = artifacts.entry(key).or_insert(artifact.clone());
                 if entry.sdk_hash.is_none() {
                     entry.sdk_hash = artifact.sdk_hash;
+                    entry.object_hash = artifact.object_hash;
                 }
             }
             Err(e) => errors.push(Diagnostic::error(e.to_string()).at(&loc)),
@@ -64,50 +63,28 @@ pub fn artifacts(resources: &[Resource]) -> Result<Artifacts, Vec<Diagnostic>> {
 fn hash_path(path: &Path, purpose: Use) -> Result<Artifact, content::ContentError> {
     let set = content::list(path)?;
     let digest = content::tree_digest(&set)?;
-    let sdk_hash = if purpose == Use::Snapshot {
-        Some(content::sdk_hash(&set)?)
+    let (sdk_hash, object_hash) = if purpose == Use::Snapshot {
+        (
+            Some(content::sdk_hash(&set)?),
+            Some(content::object_hash(&set)?),
+        )
     } else {
-        None
+        (None, None)
     };
-    Ok(Artifact { digest, sdk_hash })
+    Ok(Artifact {
+        digest,
+        sdk_hash,
+        object_hash,
+    })
 }
 
 fn collect_paths(resource: &Resource, wanted: &mut Vec<(PathBuf, Use, Loc)>) {
-    match &resource.spec {
-        Spec::Data(data) => {
-            if let DataPath::Local { path, .. } = &data.path.value {
-                wanted.push((path.clone(), Use::Data, data.path.loc.clone()));
-            }
-        }
-        Spec::Environment(env) => environment_paths(env, wanted),
-        Spec::Compute(_) => {}
-        Spec::Job(job) => {
-            let JobBody::Command(command) = &job.body;
-            if let Some(code) = &command.code
-                && let CodeSource::Local { path, .. } = &code.value
-            {
-                wanted.push((path.clone(), Use::Snapshot, code.loc.clone()));
-            }
-            if let EnvSource::Inline(env) = &command.environment.value {
-                environment_paths(env, wanted);
-            }
-            for input in command.inputs.values() {
-                if let JobInput::Data(data) = input
-                    && let Some(path) = &data.path
-                    && let DataPath::Local { path: local, .. } = &path.value
-                {
-                    wanted.push((local.clone(), Use::Data, path.loc.clone()));
-                }
-            }
-        }
-    }
-}
-
-fn environment_paths(env: &Environment, wanted: &mut Vec<(PathBuf, Use, Loc)>) {
-    if let Some(build) = &env.build
-        && let DataPath::Local { path, .. } = &build.path.value
-    {
-        wanted.push((path.clone(), Use::Snapshot, build.path.loc.clone()));
+    for local in resource.local_paths() {
+        let purpose = match local.purpose {
+            LocalUse::Data => Use::Data,
+            LocalUse::Snapshot => Use::Snapshot,
+        };
+        wanted.push((local.path.to_path_buf(), purpose, local.loc.clone()));
     }
 }
 

@@ -35,7 +35,7 @@ static LIMITS: Shape = Shape {
     required: &[],
 };
 
-static QUEUE_SETTINGS: Shape = Shape {
+pub static QUEUE_SETTINGS: Shape = Shape {
     what: "queue settings",
     keys: &[
         (
@@ -114,9 +114,18 @@ static DISTRIBUTION_RAY: Shape = Shape {
 };
 
 pub fn read_job(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) -> Option<Job> {
-    let mut fields = Fields::new(node, "", "a command job", problems)?;
+    let kind = node
+        .get_str("type")
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| "command".into());
+    let what = match kind.as_str() {
+        "sweep" => "a sweep job",
+        "pipeline" => "a pipeline job",
+        _ => "a command job",
+    };
+    let mut fields = Fields::new(node, "", what, problems)?;
     fields.take("type");
-    fields.allow(&["parent_job_name"]);
+    fields.allow(&["parent_job_name", "id", "status", "creation_context", "log_files", "services"]);
     let name = fields.str("name", problems);
     if let Some(name) = &name {
         check_job_name(name, problems);
@@ -125,7 +134,13 @@ pub fn read_job(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) ->
     let experiment_name = fields.text("experiment_name", problems).map(|v| v.value);
     let common = read_common(&mut fields, true, problems);
     let compute = fields.str("compute", problems);
-    let body = read_command(&mut fields, file, problems);
+    let body = match kind.as_str() {
+        "sweep" => super::sweep::read_sweep_job(&mut fields, file, problems).map(JobBody::Sweep),
+        "pipeline" => {
+            super::pipeline::read_pipeline_job(&mut fields, file, problems).map(JobBody::Pipeline)
+        }
+        _ => read_command(&mut fields, file, problems).map(JobBody::Command),
+    };
     fields.finish(problems);
     Some(Job {
         name,
@@ -133,7 +148,7 @@ pub fn read_job(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) ->
         experiment_name,
         common,
         compute,
-        body: JobBody::Command(body?),
+        body: body?,
     })
 }
 
@@ -336,7 +351,9 @@ pub fn read_env_source(
             );
             return None;
         };
-        let env = read_environment(doc, "", &env_file, true, problems)?;
+        // A job registers the environment of a `file:` anonymously, as an inline one: the
+        // SDK ignores its name and version.
+        let env = read_environment(doc, "", &env_file, false, problems)?;
         return Some(Located::new(EnvSource::Inline(Box::new(env)), written.loc));
     }
     match parse_asset_ref(&written.value, "environments") {
@@ -356,7 +373,7 @@ pub fn read_env_source(
     }
 }
 
-fn input_name_ok(name: &str) -> bool {
+pub fn io_name_ok(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
@@ -371,7 +388,7 @@ pub fn read_inputs(
     for entry in entries {
         let name = &entry.key.value;
         let input_path = join(path, name);
-        if !input_name_ok(name) {
+        if !io_name_ok(name) {
             problems.error(
                 &entry.key.loc,
                 &input_path,
@@ -386,7 +403,7 @@ pub fn read_inputs(
     inputs
 }
 
-fn read_input(
+pub fn read_input(
     node: &Node,
     path: &str,
     file: &Arc<SourceFile>,
@@ -435,13 +452,30 @@ fn read_data_input(
     file: &Arc<SourceFile>,
     problems: &mut Problems,
 ) -> Option<DataInput> {
+    read_input_mapping(node, path, file, false, problems)
+}
+
+/// An input written as a mapping (`type`, `path`, `mode`). With `bound_path`, `path` is a
+/// `${{parent.…}}` binding, which the caller keeps: the input's own `path` is then left empty.
+pub fn read_input_mapping(
+    node: &Node,
+    path: &str,
+    file: &Arc<SourceFile>,
+    bound_path: bool,
+    problems: &mut Problems,
+) -> Option<DataInput> {
     let mut fields = Fields::new(node, path, "an input", problems)?;
     fields.allow(&["datastore", "path_on_compute"]);
     let input_type = fields
         .choice("type", DATA_TYPES, problems)
         .map(|t| t.value)
         .unwrap_or("uri_folder");
-    let written = fields.str("path", problems);
+    let written = if bound_path {
+        fields.take("path");
+        None
+    } else {
+        fields.str("path", problems)
+    };
     let mode = fields
         .str("mode", problems)
         .and_then(|m| mode(&m, &join(path, "mode"), INPUT_MODES, problems));
@@ -459,16 +493,18 @@ fn read_data_input(
                     path: local,
                     written: text,
                 } = &parsed
-                    && !local.exists()
                 {
-                    problems.error(
-                        &written.loc,
-                        &join(path, "path"),
-                        format!(
-                            "input path `{text}` does not exist (looked for {})",
-                            local.display()
-                        ),
-                    );
+                    problems.refer(local);
+                    if !local.exists() {
+                        problems.error(
+                            &written.loc,
+                            &join(path, "path"),
+                            format!(
+                                "input path `{text}` does not exist (looked for {})",
+                                local.display()
+                            ),
+                        );
+                    }
                 }
                 Some(Located::new(parsed, written.loc))
             }
@@ -525,7 +561,7 @@ pub fn read_outputs(
     for entry in entries {
         let name = &entry.key.value;
         let output_path = join(path, name);
-        if !input_name_ok(name) {
+        if !io_name_ok(name) {
             problems.error(
                 &entry.key.loc,
                 &output_path,
@@ -569,7 +605,7 @@ pub fn read_outputs(
     outputs
 }
 
-fn read_distribution(node: &Node, problems: &mut Problems) -> Option<serde_json::Value> {
+pub fn read_distribution(node: &Node, problems: &mut Problems) -> Option<serde_json::Value> {
     let kind = node.get_str("type").map(str::to_ascii_lowercase);
     let shape = match kind.as_deref() {
         Some("mpi") => &DISTRIBUTION_MPI,
@@ -612,4 +648,18 @@ fn read_services(node: &Node, problems: &mut Problems) -> Option<serde_json::Val
         })
         .collect();
     Some(serde_json::Value::Object(services))
+}
+
+/// Checks the keys every job shares, for a document amlops otherwise refuses as an unsupported
+/// kind, so that its report also names what `az ml` would reject: `resources`, `inputs` and
+/// `outputs` must be mappings.
+pub fn check_shared_keys(doc: &Node, problems: &mut Problems) {
+    for key in ["resources", "inputs", "outputs", "limits"] {
+        if let Some(value) = doc.get(key)
+            && !value.is_null()
+            && value.entries().is_none()
+        {
+            super::read::type_error(value, key, "a mapping", problems);
+        }
+    }
 }

@@ -10,12 +10,15 @@
 //! warning rather than skipped in silence.
 
 pub mod assets;
+pub mod component;
 pub mod compute;
 pub mod job;
 pub mod node;
+pub mod pipeline;
 pub mod pydump;
 pub mod read;
 pub mod shape;
+pub mod sweep;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,15 +56,18 @@ impl Manifest {
 pub enum Classified {
     Data,
     Environment,
-    AmlCompute,
-    CommandJob,
+    Compute,
+    Component,
+    Job,
     /// A kind `az ml` knows that amlops does not manage; the name says which.
     Unsupported(&'static str),
     /// Not an Azure ML resource; the text says what it looks like.
     NotResource(&'static str),
 }
 
-/// Decides what a document is.
+/// Decides what a document is, as the `az ml` command a user would run on it decides: jobs,
+/// computes and components by `type`, data by its keys; `$schema` only separates a
+/// component from a job of the same `type`.
 pub fn classify(doc: &Node) -> Classified {
     if doc.entries().is_none() {
         return Classified::NotResource("a YAML document that is not a mapping");
@@ -71,42 +77,47 @@ pub fn classify(doc: &Node) -> Classified {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let kind = doc.get_str("type").map(str::to_ascii_lowercase);
-    match kind.as_deref() {
-        Some("uri_file" | "uri_folder" | "mltable") => return Classified::Data,
-        Some("amlcompute") => return Classified::AmlCompute,
-        Some("computeinstance") => return Classified::Unsupported("compute instance"),
-        Some(
-            "virtualmachine" | "synapsespark" | "kubernetes" | "aks" | "hdinsight" | "databricks",
-        ) => {
-            return Classified::Unsupported("attached compute");
-        }
-        Some("command") if schema.contains("component") || looks_like_component(doc) => {
-            return Classified::Unsupported("command component");
-        }
-        Some("command") => return Classified::CommandJob,
-        Some("sweep") => return Classified::Unsupported("sweep job"),
-        Some("pipeline") if schema.contains("component") => {
-            return Classified::Unsupported("pipeline component");
-        }
-        Some("pipeline") => return Classified::Unsupported("pipeline job"),
-        Some("automl") => return Classified::Unsupported("AutoML job"),
-        Some("spark") => return Classified::Unsupported("Spark job"),
-        Some("parallel") => return Classified::Unsupported("parallel component"),
-        Some("import" | "data_transfer") => return Classified::Unsupported("data import job"),
-        Some("finetuning" | "distillation") => return Classified::Unsupported("fine-tuning job"),
-        Some("flow") => return Classified::Unsupported("prompt flow"),
-        _ => {}
+    if let Some(kind) = kind.as_deref()
+        && let Some(classified) = classify_type(doc, kind, &schema)
+    {
+        return classified;
     }
+    classify_by_keys(doc, kind.is_some(), &schema)
+}
+
+fn classify_type(doc: &Node, kind: &str, schema: &str) -> Option<Classified> {
+    let component = schema.contains("component") || looks_like_component(doc);
+    Some(match kind {
+        "uri_file" | "uri_folder" | "mltable" => Classified::Data,
+        "amlcompute" | "computeinstance" | "virtualmachine" | "synapsespark" | "kubernetes" => {
+            Classified::Compute
+        }
+        "aks" | "hdinsight" | "databricks" => Classified::Unsupported("attached compute"),
+        "command" | "pipeline" | "parallel" if component => Classified::Component,
+        "command" | "sweep" | "pipeline" => Classified::Job,
+        "parallel" => Classified::Unsupported("parallel job"),
+        "automl" => Classified::Unsupported("AutoML job"),
+        "spark" if component => Classified::Unsupported("Spark component"),
+        "spark" => Classified::Unsupported("Spark job"),
+        "import" | "data_transfer" => Classified::Unsupported("data import job"),
+        "finetuning" | "distillation" => Classified::Unsupported("fine-tuning job"),
+        "flow" => Classified::Unsupported("prompt flow"),
+        _ => return None,
+    })
+}
+
+fn classify_by_keys(doc: &Node, has_type: bool, schema: &str) -> Classified {
+    let has = |key: &str| doc.get(key).is_some();
     if schema.contains("automl") {
         return Classified::Unsupported("AutoML job");
     }
     if schema.contains("dataimport") {
         return Classified::Unsupported("data import");
     }
-    if schema.contains("schedule") || doc.get("trigger").is_some() {
+    if schema.contains("schedule") || has("trigger") {
         return Classified::Unsupported("schedule");
     }
-    if schema.contains("finetuning") || doc.get("model_provider").is_some() {
+    if schema.contains("finetuning") || has("model_provider") {
         return Classified::Unsupported("fine-tuning job");
     }
     if schema.contains("model.schema") {
@@ -115,38 +126,39 @@ pub fn classify(doc: &Node) -> Classified {
     if schema.contains("deployment") || schema.contains("endpoint") {
         return Classified::Unsupported("online endpoint or deployment");
     }
-    if schema.contains("workspace")
-        || schema.contains("registry")
-        || schema.contains("datastore")
-        || schema.contains("connection")
+    if ["workspace", "registry", "datastore", "connection"]
+        .iter()
+        .any(|k| schema.contains(k))
     {
         return Classified::Unsupported("workspace, registry, datastore or connection");
     }
-    if kind.is_some() && schema.contains("amlcompute") {
-        return Classified::AmlCompute;
+    if has_type && schema.contains("compute") {
+        return Classified::Compute;
     }
-    if schema.contains("commandjob") || (doc.get("command").is_some() && kind.is_none()) {
+    if schema.contains("commandjob") || (has("command") && !has_type) {
         if looks_like_component(doc) || schema.contains("component") {
-            return Classified::Unsupported("command component");
+            return Classified::Component;
         }
-        return Classified::CommandJob;
+        return Classified::Job;
     }
-    if schema.contains("environment") || doc.get("image").is_some() || doc.get("build").is_some() {
+    if schema.contains("environment") || has("image") || has("build") {
         return Classified::Environment;
     }
-    if schema.contains("/data.schema") || (doc.get("path").is_some() && doc.get("name").is_some()) {
+    if schema.contains("/data.schema") || (has("path") && has("name")) {
         return Classified::Data;
     }
-    if doc.get("dependencies").is_some() || doc.get("channels").is_some() {
+    if has("dependencies") || has("channels") {
         return Classified::NotResource("a conda environment file");
     }
-    if doc.get("paths").is_some() && doc.get("transformations").is_some() {
+    if has("paths") && has("transformations") {
         return Classified::NotResource("an MLTable file");
     }
     Classified::NotResource("a YAML file without the keys of any Azure ML resource")
 }
 
-/// A `type: command` document with component-only keys is a component, not a job.
+/// A document whose keys only components have is a component, not a job: a version, the
+/// component-only settings, or inputs that are declarations (a parameter type, a default,
+/// `optional`) rather than values.
 fn looks_like_component(doc: &Node) -> bool {
     doc.get("version").is_some()
         || doc.get("is_deterministic").is_some()
@@ -155,9 +167,13 @@ fn looks_like_component(doc: &Node) -> bool {
             .get("inputs")
             .and_then(Node::entries)
             .is_some_and(|inputs| {
-                inputs
-                    .iter()
-                    .any(|i| i.value.get("default").is_some() || i.value.get("optional").is_some())
+                inputs.iter().any(|i| {
+                    i.value.get("default").is_some()
+                        || i.value.get("optional").is_some()
+                        || i.value.get("type").and_then(Node::scalar).is_some_and(|t| {
+                            component::PARAMETER_TYPES.contains(&t.text.to_ascii_lowercase().as_str())
+                        })
+                })
             })
 }
 
@@ -316,13 +332,19 @@ fn read_document(
         Classified::Environment => {
             assets::read_environment(doc, "", file, true, problems).map(Spec::Environment)
         }
-        Classified::AmlCompute => compute::read_compute(doc, problems).map(Spec::Compute),
-        Classified::CommandJob => job::read_job(doc, file, problems).map(Spec::Job),
+        Classified::Compute => compute::read_compute(doc, problems).map(Spec::Compute),
+        Classified::Component => {
+            component::read_component(doc, file, component::Context::Registered, problems)
+                .map(Spec::Component)
+        }
+        Classified::Job => job::read_job(doc, file, problems).map(Spec::Job),
         Classified::Unsupported(kind) => {
+            job::check_shared_keys(doc, problems);
+            let at = doc.get("type").map_or(&doc.loc, |t| &t.loc);
             problems.push(
                 Diagnostic::error(format!("unsupported kind: {kind}"))
-                    .at(&doc.loc)
-                    .hint("amlops manages data assets, environments, computes and command jobs"),
+                    .at(at)
+                    .hint("amlops manages data assets, environments, computes, components, and command, sweep and pipeline jobs"),
             );
             None
         }
@@ -356,6 +378,11 @@ fn address_of(spec: &Spec, file: &SourceFile, index: Option<usize>) -> Address {
             version(&e.version),
         ),
         Spec::Compute(c) => Address::new(Kind::Compute, c.name.value.clone(), None),
+        Spec::Component(c) => Address::new(
+            Kind::Component,
+            c.name.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+            version(&c.version),
+        ),
         Spec::Job(j) => {
             let name = match &j.name {
                 Some(name) => name.value.clone(),
@@ -421,11 +448,11 @@ mod tests {
     fn kinds_come_from_type_and_keys() {
         assert_eq!(
             classify_text("command: echo hi\nenvironment: azureml:e:1\n"),
-            Classified::CommandJob
+            Classified::Job
         );
         assert_eq!(
             classify_text("type: command\ncommand: x\nenvironment: azureml:e:1\n"),
-            Classified::CommandJob
+            Classified::Job
         );
         assert_eq!(
             classify_text("name: e\nimage: python\n"),
@@ -438,7 +465,7 @@ mod tests {
         );
         assert_eq!(
             classify_text("type: amlcompute\nname: c\n"),
-            Classified::AmlCompute
+            Classified::Compute
         );
         assert_eq!(
             classify_text("channels: [conda-forge]\ndependencies: [python]\n"),
@@ -452,7 +479,7 @@ mod tests {
             classify_text(
                 "type: command\nname: c\nversion: 1\ncommand: x\nenvironment: azureml:e:1\n"
             ),
-            Classified::Unsupported("command component")
+            Classified::Component
         );
     }
 

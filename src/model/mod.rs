@@ -5,7 +5,10 @@
 //! ([`Located`]), so that an unresolved reference found at plan time still points into a file.
 
 pub mod binding;
+pub mod component;
+pub mod jobs;
 pub mod refs;
+pub mod walk;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::{Loc, Located};
 use crate::manifest::node::Scalar;
+pub use component::{
+    CommandSpec, Component, ComponentBody, ComponentOrigin, ComponentUse, ParallelSpec, Port,
+};
+pub use jobs::{
+    Graph, Node, NodeInput, NodeKind, NodeOutput, PipelineJob, PipelineSettings, SweepJob,
+    SweepSettings,
+};
 pub use refs::{AssetRef, DataPath, VersionSel};
+pub use walk::{LocalPath, LocalUse, Reference};
 
 /// The kinds of resources amlops plans and applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -129,6 +140,7 @@ pub enum Spec {
     Data(Data),
     Environment(Environment),
     Compute(Compute),
+    Component(Component),
     Job(Job),
 }
 
@@ -138,6 +150,7 @@ impl Spec {
             Spec::Data(_) => Kind::Data,
             Spec::Environment(_) => Kind::Environment,
             Spec::Compute(_) => Kind::Compute,
+            Spec::Component(_) => Kind::Component,
             Spec::Job(_) => Kind::Job,
         }
     }
@@ -260,14 +273,92 @@ pub struct Compute {
 #[derive(Clone, Debug)]
 pub enum ComputeSpec {
     AmlCompute(AmlCompute),
+    Instance(ComputeInstance),
+    /// A compute that exists elsewhere in Azure and is attached by its ARM id.
+    Attached(AttachedCompute),
 }
 
 impl ComputeSpec {
     pub fn type_name(&self) -> &'static str {
         match self {
             ComputeSpec::AmlCompute(_) => "amlcompute",
+            ComputeSpec::Instance(_) => "computeinstance",
+            ComputeSpec::Attached(a) => a.kind.yaml_name(),
         }
     }
+}
+
+/// An Azure ML compute instance: one VM for one user.
+#[derive(Clone, Debug, Default)]
+pub struct ComputeInstance {
+    pub size: Option<Located<String>>,
+    pub ssh_public_access_enabled: Option<bool>,
+    /// Only `ssh_key_value` of these applies to an instance.
+    pub ssh_settings: Option<SshSettings>,
+    /// ARM id of the subnet, from `network_settings`.
+    pub subnet: Option<String>,
+    pub idle_time_before_shutdown: Option<String>,
+    pub idle_time_before_shutdown_minutes: Option<i64>,
+    pub enable_node_public_ip: Option<bool>,
+    pub enable_sso: Option<bool>,
+    pub enable_root_access: Option<bool>,
+    pub enable_os_patching: Option<bool>,
+    pub release_quota_on_stop: Option<bool>,
+    /// `create_on_behalf_of`: the user's object and tenant ids.
+    pub on_behalf_of: Option<(String, String)>,
+    /// Start/stop schedules, setup scripts and custom applications in the REST API's shape.
+    pub schedules: Option<serde_json::Value>,
+    pub setup_scripts: Option<serde_json::Value>,
+    pub custom_services: Option<serde_json::Value>,
+}
+
+/// The kinds of compute `az ml compute attach` attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachedKind {
+    VirtualMachine,
+    SynapseSpark,
+    Kubernetes,
+}
+
+impl AttachedKind {
+    pub fn yaml_name(self) -> &'static str {
+        match self {
+            AttachedKind::VirtualMachine => "virtualmachine",
+            AttachedKind::SynapseSpark => "synapsespark",
+            AttachedKind::Kubernetes => "kubernetes",
+        }
+    }
+
+    /// The REST API's `computeType`.
+    pub fn rest_name(self) -> &'static str {
+        match self {
+            AttachedKind::VirtualMachine => "VirtualMachine",
+            AttachedKind::SynapseSpark => "SynapseSpark",
+            AttachedKind::Kubernetes => "Kubernetes",
+        }
+    }
+}
+
+/// A compute attached by its ARM id.
+#[derive(Clone, Debug)]
+pub struct AttachedCompute {
+    pub kind: AttachedKind,
+    /// The ARM id of the machine, Spark pool or cluster; required except for Kubernetes.
+    pub resource_id: Option<Located<String>>,
+    /// Virtual machines: how to log in. The password and private key are secrets.
+    pub vm_ssh: Option<VmSsh>,
+    /// Kubernetes: the namespace and properties in the REST API's shape.
+    pub namespace: Option<String>,
+    pub properties: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct VmSsh {
+    pub admin_username: Option<String>,
+    pub admin_password: Option<String>,
+    pub ssh_port: Option<i64>,
+    /// The private key's text, read from `ssh_private_key_file`.
+    pub private_key: Option<String>,
 }
 
 /// An Azure ML compute cluster.
@@ -311,12 +402,16 @@ pub struct Job {
 #[derive(Clone, Debug)]
 pub enum JobBody {
     Command(CommandJob),
+    Sweep(SweepJob),
+    Pipeline(PipelineJob),
 }
 
 impl JobBody {
     pub fn type_name(&self) -> &'static str {
         match self {
             JobBody::Command(_) => "command",
+            JobBody::Sweep(_) => "sweep",
+            JobBody::Pipeline(_) => "pipeline",
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Artifact {
     pub digest: Digest,
     /// The SDK's content hash, computed for code folders and build contexts.
     pub sdk_hash: Option<String>,
+    /// The SDK's object hash, computed for build contexts: it names anonymous environments.
+    pub object_hash: Option<String>,
 }
 
 /// Artifacts by absolute local path.
@@ -92,7 +94,7 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
     let jobs: BTreeSet<Query> = builder
         .objects
         .iter()
-        .filter(|o| o.kind == Kind::Job)
+        .filter(|o| o.kind == Kind::Job || (o.kind == Kind::Component && o.derived))
         .map(|o| Query::Get(o.path.clone()))
         .collect();
     let missing = snapshot.missing(&jobs);
@@ -135,7 +137,7 @@ fn target_name(scope: &Scope, kind: &str) -> String {
 
 /// How an object's existing counterpart is judged.
 #[derive(Clone, Debug, PartialEq)]
-enum Versioning {
+pub(super) enum Versioning {
     /// A version the manifest pins: different content is a conflict.
     Pinned,
     /// A version derived from content (`auto`, or anonymous environments and code).
@@ -150,40 +152,40 @@ enum Versioning {
 
 /// An object amlops wants to exist.
 #[derive(Clone, Debug)]
-struct Desired {
-    address: String,
-    kind: Kind,
-    name: String,
-    version: Option<String>,
+pub(super) struct Desired {
+    pub(super) address: String,
+    pub(super) kind: Kind,
+    pub(super) name: String,
+    pub(super) version: Option<String>,
     /// Relative to the scope: `data/iris/versions/1`.
-    path: String,
-    api_version: &'static str,
-    body: Value,
-    source: Option<Loc>,
-    derived: bool,
-    depends_on: BTreeSet<String>,
-    uploads: Vec<Upload>,
-    versioning: Versioning,
+    pub(super) path: String,
+    pub(super) api_version: &'static str,
+    pub(super) body: Value,
+    pub(super) source: Option<Loc>,
+    pub(super) derived: bool,
+    pub(super) depends_on: BTreeSet<String>,
+    pub(super) uploads: Vec<Upload>,
+    pub(super) versioning: Versioning,
     /// JSON pointers of secrets in `body`.
-    sensitive: Vec<&'static str>,
+    pub(super) sensitive: Vec<&'static str>,
 }
 
 /// A declared asset version, settled before bodies are built so references can name it.
 #[derive(Clone, Debug)]
-struct Settled {
-    address: String,
-    version: String,
-    versioning: Versioning,
+pub(super) struct Settled {
+    pub(super) address: String,
+    pub(super) version: String,
+    pub(super) versioning: Versioning,
 }
 
-struct Builder<'a> {
-    input: &'a PlanInput<'a>,
-    snapshot: &'a Snapshot,
+pub(super) struct Builder<'a> {
+    pub(super) input: &'a PlanInput<'a>,
+    pub(super) snapshot: &'a Snapshot,
     /// Declared asset versions by (kind, name, version).
-    settled: BTreeMap<(Kind, String), Vec<Settled>>,
-    settled_by_address: BTreeMap<String, Settled>,
-    objects: Vec<Desired>,
-    errors: Vec<Diagnostic>,
+    pub(super) settled: BTreeMap<(Kind, String), Vec<Settled>>,
+    pub(super) settled_by_address: BTreeMap<String, Settled>,
+    pub(super) objects: Vec<Desired>,
+    pub(super) errors: Vec<Diagnostic>,
 }
 
 impl<'a> Builder<'a> {
@@ -198,7 +200,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn scope(&self) -> &Scope {
+    pub(super) fn scope(&self) -> &Scope {
         self.input.scope
     }
 
@@ -228,14 +230,19 @@ impl<'a> Builder<'a> {
                 Spec::Compute(compute) => {
                     wanted.insert(Query::Get(format!("computes/{}", compute.name.value)));
                 }
-                Spec::Job(job) => self.job_queries(job, &mut wanted),
+                Spec::Job(job) if matches!(job.body, JobBody::Command(_)) => {
+                    self.job_queries(job, &mut wanted)
+                }
+                Spec::Component(_) | Spec::Job(_) => self.nested_queries(resource, &mut wanted),
             }
         }
         wanted
     }
 
     fn job_queries(&self, job: &Job, wanted: &mut BTreeSet<Query>) {
-        let JobBody::Command(command) = &job.body;
+        let JobBody::Command(command) = &job.body else {
+            return;
+        };
         match &command.environment.value {
             EnvSource::Ref(reference) => reference_queries(Kind::Environment, reference, wanted),
             EnvSource::Inline(env) => match &env.name {
@@ -283,13 +290,15 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn artifact(&self, path: &Path) -> Option<&Artifact> {
+    pub(super) fn artifact(&self, path: &Path) -> Option<&Artifact> {
         self.input.artifacts.get(&crate::manifest::normalize(path))
     }
 
-    fn build_hash(&self, env: &Environment) -> Option<String> {
+    pub(super) fn build_hash(&self, env: &Environment) -> Option<String> {
         match &env.build.as_ref()?.path.value {
-            DataPath::Local { path, .. } => self.artifact(path).and_then(|a| a.sdk_hash.clone()),
+            DataPath::Local { path, .. } => {
+                self.artifact(path).and_then(|a| a.object_hash.clone())
+            }
             _ => None,
         }
     }
@@ -303,6 +312,10 @@ impl<'a> Builder<'a> {
                 Spec::Data(data) => (Kind::Data, &data.name.value, &data.version),
                 Spec::Environment(env) => match &env.name {
                     Some(name) => (Kind::Environment, &name.value, &env.version),
+                    None => continue,
+                },
+                Spec::Component(component) => match &component.name {
+                    Some(name) => (Kind::Component, &name.value, &component.version),
                     None => continue,
                 },
                 _ => continue,
@@ -359,9 +372,14 @@ impl<'a> Builder<'a> {
         let resources = self.input.resources;
         for resource in resources {
             match &resource.spec {
-                Spec::Data(_) | Spec::Environment(_) => self.build_asset(resource),
+                Spec::Data(_) | Spec::Environment(_) | Spec::Component(_) => {
+                    self.build_asset(resource)
+                }
                 Spec::Compute(compute) => self.build_compute(resource, compute),
-                Spec::Job(job) => self.build_job(resource, job),
+                Spec::Job(job) if matches!(job.body, JobBody::Command(_)) => {
+                    self.build_job(resource, job)
+                }
+                Spec::Job(job) => self.build_pipeline_or_sweep(resource, job),
             }
         }
     }
@@ -385,6 +403,7 @@ impl<'a> Builder<'a> {
                 }
                 Some(translate::environment_version(env, context.as_deref()))
             }
+            Spec::Component(component) => self.registered_component_body(resource, component, into),
             _ => None,
         }
     }
@@ -403,6 +422,15 @@ impl<'a> Builder<'a> {
                     .map(|n| n.value.clone())
                     .unwrap_or_default(),
                 api::ENVIRONMENT,
+            ),
+            Spec::Component(component) => (
+                Kind::Component,
+                component
+                    .name
+                    .as_ref()
+                    .map(|n| n.value.clone())
+                    .unwrap_or_default(),
+                api::COMPONENT,
             ),
             _ => return,
         };
@@ -479,7 +507,7 @@ impl<'a> Builder<'a> {
 
     /// The upload of a local path to the default datastore, at a destination named by its
     /// digest so unchanged content lands in the same place.
-    fn upload(&mut self, path: &Path, written: &str) -> Option<Upload> {
+    pub(super) fn upload(&mut self, path: &Path, written: &str) -> Option<Upload> {
         let Some(artifact) = self.artifact(path) else {
             self.errors.push(Diagnostic::error(format!(
                 "internal: no digest was computed for {}",
@@ -524,7 +552,11 @@ impl<'a> Builder<'a> {
             depends_on: BTreeSet::new(),
             uploads: Vec::new(),
             versioning: Versioning::Single,
-            sensitive: vec!["/properties/properties/userAccountCredentials/adminUserPassword"],
+            sensitive: vec![
+                "/properties/properties/userAccountCredentials/adminUserPassword",
+                "/properties/properties/administratorAccount/password",
+                "/properties/properties/administratorAccount/privateKeyData",
+            ],
         };
         self.tag(&mut desired, "/tags");
         self.objects.push(desired);
@@ -532,7 +564,9 @@ impl<'a> Builder<'a> {
 
     fn build_job(&mut self, resource: &Resource, job: &Job) {
         let address = resource.address.to_string();
-        let JobBody::Command(command) = &job.body;
+        let JobBody::Command(command) = &job.body else {
+            return;
+        };
         let mut depends = BTreeSet::new();
         let mut uploads = Vec::new();
         let before = self.errors.len();
@@ -562,7 +596,7 @@ impl<'a> Builder<'a> {
                     path: local,
                     written,
                 } => self.upload(local, written).map(|upload| {
-                    let uri = upload.destination.clone();
+                    let uri = folder_uri(&upload.destination, data.input_type);
                     uploads.push(upload);
                     uri
                 }),
@@ -647,7 +681,7 @@ impl<'a> Builder<'a> {
         self.objects.push(desired);
     }
 
-    fn job_environment(
+    pub(super) fn job_environment(
         &mut self,
         source: &EnvSource,
         at: &Loc,
@@ -737,7 +771,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn job_code(
+    pub(super) fn job_code(
         &mut self,
         source: &CodeSource,
         at: &Loc,
@@ -794,7 +828,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn job_compute(
+    pub(super) fn job_compute(
         &mut self,
         written: &str,
         at: &Loc,
@@ -823,7 +857,7 @@ impl<'a> Builder<'a> {
         Some(self.scope().resource_id(&format!("computes/{name}")))
     }
 
-    fn target_words(&self) -> String {
+    pub(super) fn target_words(&self) -> String {
         match self.input.target_kind {
             "local" => "local workspace".into(),
             _ => self.input.scope.to_string(),
@@ -831,7 +865,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Resolves an asset reference against the declarations, then live state.
-    fn resolve_asset(
+    pub(super) fn resolve_asset(
         &mut self,
         kind: Kind,
         reference: &AssetRef,
@@ -957,7 +991,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds ownership tags at `pointer` (a map of tags) when asked to.
-    fn tag(&self, desired: &mut Desired, pointer: &str) {
+    pub(super) fn tag(&self, desired: &mut Desired, pointer: &str) {
         if !self.input.options.ownership_tags {
             return;
         }
@@ -1226,18 +1260,20 @@ impl<'a> Builder<'a> {
 
 impl Job {
     fn body_code(&self) -> Option<&crate::diag::Located<CodeSource>> {
-        let JobBody::Command(command) = &self.body;
-        command.code.as_ref()
+        match &self.body {
+            JobBody::Command(command) => command.code.as_ref(),
+            _ => None,
+        }
     }
 }
 
-struct Resolved {
-    id: String,
+pub(super) struct Resolved {
+    pub(super) id: String,
     /// The address of the declared resource it resolves to, if declared.
-    depends_on: Option<String>,
+    pub(super) depends_on: Option<String>,
 }
 
-fn reference_queries(kind: Kind, reference: &AssetRef, wanted: &mut BTreeSet<Query>) {
+pub(super) fn reference_queries(kind: Kind, reference: &AssetRef, wanted: &mut BTreeSet<Query>) {
     match reference {
         AssetRef::Workspace { name, .. } if !reference.is_curated() => {
             wanted.insert(Query::Versions {
@@ -1272,7 +1308,7 @@ fn version_order(a: &String, b: &String) -> std::cmp::Ordering {
 }
 
 /// `azureml:cpu` and `cpu` name a compute; `serverless` (or nothing) means serverless.
-fn compute_name(written: &str) -> Option<&str> {
+pub(super) fn compute_name(written: &str) -> Option<&str> {
     let name = written.strip_prefix("azureml:").unwrap_or(written).trim();
     if name.is_empty() || name.eq_ignore_ascii_case("serverless") || name.starts_with("${{") {
         None
@@ -1281,7 +1317,7 @@ fn compute_name(written: &str) -> Option<&str> {
     }
 }
 
-fn anonymous_environment_path(version: &str) -> String {
+pub(super) fn anonymous_environment_path(version: &str) -> String {
     format!(
         "environments/{}/versions/{version}",
         translate::ANONYMOUS_ENVIRONMENT
@@ -1289,7 +1325,7 @@ fn anonymous_environment_path(version: &str) -> String {
 }
 
 /// A lowercase name part for derived job names.
-fn job_slug(name: &str) -> String {
+pub(super) fn job_slug(name: &str) -> String {
     let slug: String = name
         .chars()
         .map(|c| {
@@ -1309,7 +1345,7 @@ fn job_slug(name: &str) -> String {
 }
 
 /// A UUID-shaped name from a digest, for code snapshots (the SDK names them with UUIDs).
-fn uuid_from_digest(hex: &str) -> String {
+pub(super) fn uuid_from_digest(hex: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -1342,7 +1378,7 @@ fn same_content(kind: Kind, desired: &Value, live: &Value, scope: &Scope) -> boo
     content_view(kind, desired, scope) == content_view(kind, live, scope)
 }
 
-fn ensure_map(body: &mut Value, pointer: &str) {
+pub(super) fn ensure_map(body: &mut Value, pointer: &str) {
     let mut current = body;
     for key in pointer.trim_start_matches('/').split('/') {
         let Some(map) = current.as_object_mut() else {
@@ -1385,7 +1421,18 @@ fn redact(body: &Value, sensitive: &[&str]) -> Value {
 
 /// Whether a view path shows the secret at a body pointer.
 fn pointer_matches_view(pointer: &str, view_path: &str) -> bool {
-    pointer.ends_with("adminUserPassword") && view_path.ends_with("admin_password")
+    (pointer.ends_with("adminUserPassword") || pointer.ends_with("/password"))
+        && view_path.ends_with("admin_password")
+}
+
+/// A job input's upload destination as the SDK writes it: a folder (`uri_folder`) ends with
+/// `/`, anything else names the file or folder itself.
+pub(super) fn folder_uri(destination: &str, input_type: &str) -> String {
+    if input_type == "uri_folder" && !destination.ends_with('/') {
+        format!("{destination}/")
+    } else {
+        destination.to_owned()
+    }
 }
 
 /// Orders changes so every change comes after what it depends on; ties keep a stable order

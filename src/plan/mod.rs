@@ -11,6 +11,7 @@
 //! of an immutable asset, a version conflict, a job submission.
 
 pub mod build;
+mod kinds;
 pub mod normalize;
 pub mod snapshot;
 pub mod view;

@@ -4,14 +4,66 @@
 //! in as ARM ids or URIs. The shapes follow the bodies the SDK sends (see the golden files of
 //! the conformance corpus), so a workspace managed by amlops looks like one managed by `az ml`.
 
+pub mod component;
+pub mod compute;
+pub mod pipeline;
+pub mod python;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::diag::Located;
 use crate::model::{
-    AmlCompute, Common, Compute, ComputeSpec, Data, Environment, JobInput, JobOutput,
+    CodeSource, Common, ComponentUse, Data, DataInput, EnvSource, Environment, JobInput,
+    JobOutput,
 };
+pub use compute::compute;
+
+/// What the translation needs resolved: references become ARM ids, local content the URIs it
+/// is uploaded to, components the ids of their versions. The planner answers, recording the
+/// objects each answer depends on; errors are the resolver's to report, and a `None` leaves
+/// the field out.
+pub trait Resolve {
+    /// The ARM id of the code version holding `code`.
+    fn code(&mut self, code: &Located<CodeSource>) -> Option<String>;
+    /// The id of the environment (an ARM id, or a registry or curated reference as written).
+    fn environment(&mut self, environment: &Located<EnvSource>) -> Option<String>;
+    /// The ARM id of a compute, or a binding as written.
+    fn compute(&mut self, compute: &Located<String>) -> Option<String>;
+    /// Where a data input's data lives.
+    fn data_input(&mut self, input: &DataInput) -> Option<String>;
+    /// The id of the component version a node or trial runs.
+    fn component(&mut self, usage: &ComponentUse) -> Option<String>;
+    /// The ARM id of a datastore written as `azureml:<name>`.
+    fn datastore(&mut self, datastore: &Located<String>) -> String;
+}
+
+/// Removes `null` values and empty mappings, recursively, as the SDK does before sending a
+/// component or a node (`convert_ordered_dict_to_dict`).
+pub fn prune_empty(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), prune_empty(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(prune_empty)
+                .filter(|v| !is_empty(v))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    value.is_null() || value.as_object().is_some_and(Map::is_empty)
+}
 
 /// API versions per kind, as the SDK uses them.
 pub mod api {
@@ -22,6 +74,7 @@ pub mod api {
     pub const COMPUTE: &str = "2023-08-01-preview";
     pub const COMMAND_JOB: &str = "2025-01-01-preview";
     pub const PIPELINE_JOB: &str = "2024-01-01-preview";
+    pub const SWEEP_JOB: &str = "2024-01-01-preview";
     pub const WORKSPACE: &str = "2023-08-01-preview";
     pub const DATASTORE: &str = "2024-10-01-preview";
 }
@@ -210,95 +263,6 @@ pub fn parse_iso_duration(text: &str) -> Option<i64> {
     number.is_empty().then_some(seconds.round() as i64)
 }
 
-/// SDK defaults for a compute cluster.
-pub const DEFAULT_VM_SIZE: &str = "STANDARD_DS3_V2";
-pub const DEFAULT_MAX_INSTANCES: i64 = 4;
-pub const DEFAULT_IDLE_SECONDS: i64 = 120;
-
-/// The PUT body of a compute. `location` is the workspace's region, used when the manifest
-/// names none.
-pub fn compute(compute: &Compute, location: &str) -> Value {
-    let ComputeSpec::AmlCompute(aml) = &compute.spec;
-    let mut body = Map::new();
-    body.insert(
-        "location".into(),
-        json!(
-            compute
-                .location
-                .as_ref()
-                .map(|l| l.value.as_str())
-                .unwrap_or(location)
-        ),
-    );
-    if !compute.tags.is_empty() {
-        body.insert("tags".into(), json!(compute.tags));
-    }
-    if let Some(identity) = &compute.identity {
-        body.insert("identity".into(), identity.clone());
-    }
-    let mut properties = Map::new();
-    properties.insert("computeType".into(), json!("AmlCompute"));
-    if let Some(description) = &compute.description {
-        properties.insert("description".into(), json!(description));
-    }
-    properties.insert("disableLocalAuth".into(), json!(true));
-    properties.insert("properties".into(), aml_properties(aml));
-    body.insert("properties".into(), Value::Object(properties));
-    Value::Object(body)
-}
-
-fn aml_properties(aml: &AmlCompute) -> Value {
-    let mut properties = Map::new();
-    properties.insert(
-        "enableNodePublicIp".into(),
-        json!(aml.enable_node_public_ip.unwrap_or(true)),
-    );
-    properties.insert("osType".into(), json!("Linux"));
-    let access = match aml.ssh_public_access_enabled {
-        Some(true) => "Enabled",
-        Some(false) => "Disabled",
-        None => "NotSpecified",
-    };
-    properties.insert("remoteLoginPortPublicAccess".into(), json!(access));
-    properties.insert(
-        "scaleSettings".into(),
-        json!({
-            "maxNodeCount": aml.max_instances.as_ref().map_or(DEFAULT_MAX_INSTANCES, |v| v.value),
-            "minNodeCount": aml.min_instances.as_ref().map_or(0, |v| v.value),
-            "nodeIdleTimeBeforeScaleDown": iso_duration(aml.idle_time_before_scale_down.as_ref().map_or(DEFAULT_IDLE_SECONDS, |v| v.value)),
-        }),
-    );
-    if let Some(tier) = &aml.tier {
-        properties.insert("vmPriority".into(), json!(tier.value));
-    }
-    properties.insert(
-        "vmSize".into(),
-        json!(
-            aml.size
-                .as_ref()
-                .map(|s| s.value.as_str())
-                .unwrap_or(DEFAULT_VM_SIZE)
-        ),
-    );
-    if let Some(ssh) = &aml.ssh_settings {
-        let mut credentials = Map::new();
-        if let Some(user) = &ssh.admin_username {
-            credentials.insert("adminUserName".into(), json!(user));
-        }
-        if let Some(password) = &ssh.admin_password {
-            credentials.insert("adminUserPassword".into(), json!(password));
-        }
-        if let Some(key) = &ssh.ssh_key_value {
-            credentials.insert("adminUserSshPublicKey".into(), json!(key));
-        }
-        properties.insert("userAccountCredentials".into(), Value::Object(credentials));
-    }
-    if let Some(subnet) = &aml.subnet {
-        properties.insert("subnet".into(), json!({ "id": subnet }));
-    }
-    Value::Object(properties)
-}
-
 /// Resolved references of a command job, as the job body carries them.
 #[derive(Clone, Debug, Default)]
 pub struct ResolvedJob {
@@ -313,7 +277,9 @@ pub struct ResolvedJob {
 
 /// The PUT body of a command job.
 pub fn command_job(job: &crate::model::Job, resolved: &ResolvedJob) -> Value {
-    let crate::model::JobBody::Command(command) = &job.body;
+    let crate::model::JobBody::Command(command) = &job.body else {
+        return Value::Null;
+    };
     let mut properties = Map::new();
     properties.insert("jobType".into(), json!("Command"));
     properties.insert("command".into(), json!(command.command.value));
@@ -352,7 +318,7 @@ pub fn command_job(job: &crate::model::Job, resolved: &ResolvedJob) -> Value {
         .map(|(name, input)| {
             (
                 name.clone(),
-                job_input(input, resolved.input_uris.get(name)),
+                job_input_value(input, resolved.input_uris.get(name)),
             )
         })
         .collect();
@@ -360,14 +326,14 @@ pub fn command_job(job: &crate::model::Job, resolved: &ResolvedJob) -> Value {
     let outputs: Map<String, Value> = command
         .outputs
         .iter()
-        .map(|(name, output)| (name.clone(), job_output(output.as_ref())))
+        .map(|(name, output)| (name.clone(), job_output_value(output.as_ref())))
         .collect();
     properties.insert("outputs".into(), Value::Object(outputs));
     if let Some(distribution) = &command.distribution {
         properties.insert("distribution".into(), distribution_rest(distribution));
     }
     if let Some(resources) = &command.resources {
-        properties.insert("resources".into(), camel_keys(resources));
+        properties.insert("resources".into(), resources_rest(resources));
     }
     if let Some(limits) = &command.limits
         && let Some(timeout) = limits.get("timeout").and_then(Value::as_i64)
@@ -389,7 +355,8 @@ pub fn command_job(job: &crate::model::Job, resolved: &ResolvedJob) -> Value {
     json!({ "properties": properties })
 }
 
-fn job_input(input: &JobInput, uri: Option<&String>) -> Value {
+/// A job input as the REST API's top level writes it.
+pub fn job_input_value(input: &JobInput, uri: Option<&String>) -> Value {
     match input {
         JobInput::Literal(value) => {
             json!({"jobInputType": "literal", "value": value.value.python_str()})
@@ -411,7 +378,8 @@ fn job_input(input: &JobInput, uri: Option<&String>) -> Value {
     }
 }
 
-fn job_output(output: Option<&JobOutput>) -> Value {
+/// A job output as the REST API's top level writes it.
+pub fn job_output_value(output: Option<&JobOutput>) -> Value {
     let Some(output) = output else {
         return json!({"jobOutputType": "uri_folder"});
     };
@@ -433,6 +401,15 @@ fn job_output(output: Option<&JobOutput>) -> Value {
         body.insert("description".into(), json!(description));
     }
     Value::Object(body)
+}
+
+/// Job resources in the REST API's shape, which always carries `properties`.
+pub fn resources_rest(resources: &Value) -> Value {
+    let mut rest = camel_keys(resources);
+    if let Some(map) = rest.as_object_mut() {
+        map.entry("properties").or_insert(json!({}));
+    }
+    rest
 }
 
 /// `snake_case` keys to `camelCase`, recursively.
@@ -462,7 +439,7 @@ pub fn camel(key: &str) -> String {
     out
 }
 
-fn distribution_rest(distribution: &Value) -> Value {
+pub fn distribution_rest(distribution: &Value) -> Value {
     let kind = distribution
         .get("type")
         .and_then(Value::as_str)
@@ -476,6 +453,10 @@ fn distribution_rest(distribution: &Value) -> Value {
     };
     let mut body = Map::new();
     body.insert("distributionType".into(), json!(rest_kind));
+    if kind == "tensorflow" {
+        // The SDK's default.
+        body.insert("parameterServerCount".into(), json!(0));
+    }
     if let Some(map) = distribution.as_object() {
         for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "type") {
             body.insert(camel(key), value.clone());
