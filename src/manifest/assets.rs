@@ -104,13 +104,40 @@ pub fn read_data(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) -
     {
         check_local_path(local, written, &path, "path", data_type, problems);
     }
+    let referenced_uris = match &parsed {
+        DataPath::Local { path: local, .. } if data_type == DataType::Mltable => {
+            mltable_paths(local)
+        }
+        _ => Vec::new(),
+    };
     Some(Data {
         name,
         version,
         common,
         data_type,
         path: Located::new(parsed, path.loc),
+        referenced_uris,
     })
+}
+
+/// The paths an `MLTable` file names (`paths: [{file: …}, {folder: …}, {pattern: …}]`).
+/// A file that cannot be read names none: the existence check reports it.
+fn mltable_paths(folder: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(folder.join("MLTable")) else {
+        return Vec::new();
+    };
+    let file = SourceFile::new(&folder.join("MLTable"), text);
+    let Ok(docs) = super::yaml::parse(&file, &mut Vec::new()) else {
+        return Vec::new();
+    };
+    docs.first()
+        .and_then(|doc| doc.get("paths"))
+        .and_then(Node::items)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.entries()?.first().map(|e| e.value.to_json()))
+        .filter_map(|value| value.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Checks that a local data path exists and has the shape its type needs.

@@ -198,7 +198,8 @@ pub fn check_component_name(name: &Located<String>, problems: &mut Problems) {
 
 /// `command`, `code`, `environment` and the settings of a command component (or of an inline
 /// command: a sweep's trial, a pipeline node), read from `fields`. `job_style` allows
-/// `environment_variables`, which components do not have.
+/// `environment_variables`, which components do not have, and refuses `additional_includes`
+/// and `properties`, which only components have.
 pub fn read_command_spec(
     fields: &mut Fields<'_>,
     file: &Arc<SourceFile>,
@@ -504,7 +505,23 @@ pub fn load_file(
         problems.error(&written.loc, path, format!("component file `{relative}` is empty"));
         return None;
     };
+    if is_prompt_flow(doc) {
+        problems.push(
+            Diagnostic::error("unsupported kind: prompt flow component")
+                .at(&written.loc)
+                .field(path)
+                .hint("amlops runs command, pipeline and parallel components"),
+        );
+        return None;
+    }
     read_component(doc, &component_file, Context::Loaded, problems)
+}
+
+/// A prompt flow definition (`flow.dag.yaml`), which pipelines may use as a component.
+fn is_prompt_flow(doc: &Node) -> bool {
+    doc.get_str("$schema")
+        .is_some_and(|s| s.to_ascii_lowercase().contains("promptflow"))
+        || (doc.get("nodes").is_some() && doc.get("type").is_none())
 }
 
 /// Whether `text` looks like a path to a local YAML file rather than a reference.

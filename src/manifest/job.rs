@@ -624,6 +624,10 @@ pub fn read_distribution(node: &Node, problems: &mut Problems) -> Option<serde_j
         }
     };
     let mut value = shape::read(node, "distribution", shape, problems)?;
+    if kind.as_deref() == Some("tensorflow") && value.get("parameter_server_count").is_none() {
+        // The SDK's default, which it sends.
+        value["parameter_server_count"] = serde_json::json!(0);
+    }
     value["type"] = serde_json::Value::String(kind.unwrap_or_default());
     Some(value)
 }

@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc, SourceFile, display_path};
-use crate::model::{Address, Kind, Resource, Spec};
+use crate::model::{Address, DataType, Kind, Resource, Spec};
 use node::Node;
 use read::Problems;
 
@@ -77,6 +77,9 @@ pub fn classify(doc: &Node) -> Classified {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let kind = doc.get_str("type").map(str::to_ascii_lowercase);
+    if schema.contains("dataimport") || (doc.get("source").is_some_and(|s| s.entries().is_some()) && kind.as_deref().is_some_and(|k| DataType::parse(k).is_some())) {
+        return Classified::Unsupported("data import");
+    }
     if let Some(kind) = kind.as_deref()
         && let Some(classified) = classify_type(doc, kind, &schema)
     {

@@ -332,7 +332,11 @@ fn read_node(
             (usage?, None)
         }
         NodeKind::Command => {
-            let spec = read_command_spec(&mut fields, file, true, problems);
+            // The node keeps its environment variables (read above); its component has none.
+            let spec = read_command_spec(&mut fields, file, false, problems).map(|mut spec| {
+                spec.environment_variables.clear();
+                spec
+            });
             fields.allow(&["experiment_name", "description", "properties", "parent_job_name"]);
             (placeholder_use(), Some(Inline::Command(spec?)))
         }
@@ -397,6 +401,26 @@ fn node_type(node: &Node, path: &str, problems: &mut Problems) -> Option<String>
     }
 }
 
+/// A reference to a registered component. The legacy `azureml:<name>:latest` names a version
+/// called `latest` here: the SDK sends it as written rather than resolving the label.
+pub fn parse_component_ref(
+    text: &str,
+) -> Result<crate::model::AssetRef, crate::model::refs::RefError> {
+    let reference = parse_asset_ref(text, "components")?;
+    Ok(match reference {
+        crate::model::AssetRef::Workspace { name, version }
+            if text.ends_with(":latest") && !text.contains('@') =>
+        {
+            let _ = version;
+            crate::model::AssetRef::Workspace {
+                name,
+                version: crate::model::VersionSel::Exact("latest".into()),
+            }
+        }
+        other => other,
+    })
+}
+
 /// `component:` (or a sweep's `trial:`): a file, a registered component, or inline.
 fn component_use(
     node: &Node,
@@ -412,7 +436,7 @@ fn component_use(
     let written = expect_str(node, path, problems)?;
     let text = written.value.trim();
     if text.starts_with("azureml:") {
-        return match parse_asset_ref(text, "components") {
+        return match parse_component_ref(text) {
             Ok(reference) => Some(ComponentUse::Registered(Located::new(reference, written.loc))),
             Err(e) => {
                 problems.error(&written.loc, path, e.to_string());
@@ -420,7 +444,12 @@ fn component_use(
             }
         };
     }
-    let component = component::load_file(&written, path, file, problems)?;
+    let mut component = component::load_file(&written, path, file, problems)?;
+    // The SDK loads a `file:` reference as a component of the job, a bare path as a file of its
+    // own, and records the difference in `_source`.
+    if text.starts_with("file:") {
+        component.origin = ComponentOrigin::Job;
+    }
     Some(ComponentUse::Defined(Box::new(component)))
 }
 
@@ -657,11 +686,24 @@ fn read_node_outputs(
     let mut outputs = BTreeMap::new();
     let mut plain = Vec::new();
     for entry in entries {
-        match entry.value.scalar() {
-            Some(s) if s.kind == ScalarKind::Str && is_binding(&s.text) => {
+        let bound_path = entry
+            .value
+            .get("path")
+            .and_then(Node::scalar)
+            .filter(|s| s.kind == ScalarKind::Str && is_binding(&s.text));
+        match (entry.value.scalar(), bound_path) {
+            (Some(s), _) if s.kind == ScalarKind::Str && is_binding(&s.text) => {
                 outputs.insert(
                     entry.key.value.clone(),
                     NodeOutput::Binding(Located::new(s.text.clone(), entry.value.loc.clone())),
+                );
+            }
+            // `{type, path: ${{parent.outputs.x}}}`: the SDK keeps the binding only.
+            (_, Some(s)) => {
+                let at = entry.value.get("path").map_or(&entry.value.loc, |p| &p.loc);
+                outputs.insert(
+                    entry.key.value.clone(),
+                    NodeOutput::Binding(Located::new(s.text.clone(), at.clone())),
                 );
             }
             _ => plain.push(entry),
@@ -732,9 +774,22 @@ fn inline_component(
         .iter()
         .map(|(name, output)| (name.clone(), inferred_output(output, parent, &node.loc)))
         .collect();
+    // The SDK's inline node hands its resources and distribution to its component too.
+    let resources = node.overrides.get("resources").cloned();
     let body = match inline {
-        Inline::Command(spec) => ComponentBody::Command(spec),
-        Inline::Parallel(spec) => ComponentBody::Parallel(spec),
+        Inline::Command(mut spec) => {
+            spec.resources = spec.resources.or(resources);
+            spec.distribution = spec
+                .distribution
+                .or_else(|| node.overrides.get("distribution").cloned());
+            ComponentBody::Command(spec)
+        }
+        Inline::Parallel(mut spec) => {
+            if let Some(resources) = resources {
+                spec.settings.entry("resources").or_insert(resources);
+            }
+            ComponentBody::Parallel(spec)
+        }
     };
     Component {
         name: None,
@@ -969,7 +1024,8 @@ fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
 /// A node naming a component file may only set that component's ports.
 fn check_ports(node: &PipelineNode, component: &Component, path: &str, problems: &mut Problems) {
     let report = |name: &str, section: &str, ports: &BTreeMap<String, Port>, problems: &mut Problems| {
-        let mut diagnostic = Diagnostic::error(format!(
+        // `az ml` accepts (and sends) ports a component does not declare; Azure ignores them.
+        let mut diagnostic = Diagnostic::warning(format!(
             "node `{}` sets {} `{name}`, which its component does not declare",
             node.name.value,
             section.trim_end_matches('s')

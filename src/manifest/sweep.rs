@@ -10,7 +10,6 @@ use super::node::Node;
 use super::read::{Fields, Problems, expect_str, join, type_error};
 use super::shape::{self, Shape, Ty};
 use crate::diag::{Diagnostic, SourceFile, did_you_mean};
-use crate::model::refs::parse_asset_ref;
 use crate::model::{ComponentOrigin, ComponentUse, SweepJob, SweepSettings};
 use crate::diag::Located;
 
@@ -133,7 +132,7 @@ pub fn read_trial(
     }
     let written = expect_str(node, path, problems)?;
     if written.value.trim().starts_with("azureml:") {
-        return match parse_asset_ref(written.value.trim(), "components") {
+        return match super::pipeline::parse_component_ref(written.value.trim()) {
             Ok(reference) => Some(ComponentUse::Registered(Located::new(reference, written.loc))),
             Err(e) => {
                 problems.error(&written.loc, path, e.to_string());

@@ -223,6 +223,8 @@ pub struct Data {
     pub common: Common,
     pub data_type: DataType,
     pub path: Located<DataPath>,
+    /// For a local `mltable`: the paths its `MLTable` file names, which the SDK sends.
+    pub referenced_uris: Vec<String>,
 }
 
 /// An environment, registered (`az ml environment create`) or inline in a job.

@@ -245,7 +245,12 @@ impl DataPath {
             return Ok(DataPath::Uri(trimmed.to_owned()));
         }
         if trimmed.starts_with("azureml://registries/") {
-            return parse_asset_ref(trimmed, collection).map(DataPath::Asset);
+            // A registry asset of another kind (a model given to a `uri_folder` input, say)
+            // is passed to Azure as written, as the SDK passes it.
+            return Ok(match parse_asset_ref(trimmed, collection) {
+                Ok(reference) => DataPath::Asset(reference),
+                Err(_) => DataPath::Uri(trimmed.to_owned()),
+            });
         }
         if trimmed.starts_with("azureml:") && !trimmed.starts_with("azureml://") {
             return parse_asset_ref(trimmed, collection).map(DataPath::Asset);

@@ -143,11 +143,16 @@ pub fn parallel_fields(
         task.insert("environment".into(), json!(asset_reference(&id)));
     }
     spec.insert("task".into(), Value::Object(task));
+    // The SDK's parallel component always has a mini-batch size, 0 unless given.
+    spec.insert("mini_batch_size".into(), json!("0"));
     for (key, value) in &parallel.settings {
-        let value = if key == "mini_batch_size" {
-            json!(mini_batch_size(value).map_or_else(|| value.clone(), |n| json!(n.to_string())))
-        } else {
-            value.clone()
+        let value = match key.as_str() {
+            "mini_batch_size" => {
+                mini_batch_size(value).map_or_else(|| value.clone(), |n| json!(n.to_string()))
+            }
+            // Sent as the JSON text of the list.
+            "partition_keys" => json!(super::python::json_dumps(value)),
+            _ => value.clone(),
         };
         spec.insert(key.clone(), value);
     }
@@ -190,12 +195,14 @@ pub fn component_version(component: &Component, spec: &Value) -> Value {
         properties.insert("description".into(), json!(description));
     }
     let anonymous = component.name.is_none();
+    let pipeline = matches!(component.body, ComponentBody::Pipeline(_));
     properties.insert("isAnonymous".into(), json!(anonymous));
-    if !matches!(component.body, ComponentBody::Pipeline(_)) || !anonymous {
+    // The SDK's pipeline components carry neither the archived flag nor the client hash.
+    if !pipeline {
         properties.insert("isArchived".into(), json!(false));
     }
     let mut own = Map::new();
-    if !anonymous {
+    if !anonymous && !pipeline {
         own.insert("client_component_hash".into(), json!(component_hash(spec, &["version", "_source"])));
     }
     properties.insert("properties".into(), Value::Object(own));
@@ -215,6 +222,13 @@ fn component_hash(spec: &Value, omit: &[&str]) -> String {
     if let Some(map) = spec.as_object_mut() {
         for key in omit {
             map.remove(*key);
+        }
+        // The SDK hashes a parallel component's partition keys as the list they are, and
+        // sends them as the list's JSON text.
+        if let Some(keys) = map.get("partition_keys").and_then(Value::as_str)
+            && let Ok(list) = serde_json::from_str::<Value>(keys)
+        {
+            map.insert("partition_keys".into(), list);
         }
     }
     let text = super::python::json_dumps(&spec);

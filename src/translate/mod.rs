@@ -157,6 +157,9 @@ pub fn data_version(data: &Data, data_uri: &str) -> Value {
     let mut properties = Map::new();
     properties.insert("dataType".into(), json!(data.data_type.as_str()));
     properties.insert("dataUri".into(), json!(data_uri));
+    if !data.referenced_uris.is_empty() {
+        properties.insert("referencedUris".into(), json!(data.referenced_uris));
+    }
     common_properties(&mut properties, &data.common, true);
     properties.insert("isAnonymous".into(), json!(false));
     properties.insert("isArchived".into(), json!(false));
@@ -453,10 +456,6 @@ pub fn distribution_rest(distribution: &Value) -> Value {
     };
     let mut body = Map::new();
     body.insert("distributionType".into(), json!(rest_kind));
-    if kind == "tensorflow" {
-        // The SDK's default.
-        body.insert("parameterServerCount".into(), json!(0));
-    }
     if let Some(map) = distribution.as_object() {
         for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "type") {
             body.insert(camel(key), value.clone());
@@ -491,7 +490,7 @@ fn identity_rest(identity: &Value) -> Value {
     Value::Object(body)
 }
 
-fn services_rest(services: &Value) -> Value {
+pub fn services_rest(services: &Value) -> Value {
     let Some(map) = services.as_object() else {
         return services.clone();
     };

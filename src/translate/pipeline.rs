@@ -115,9 +115,15 @@ fn node_body(node: &Node, resolve: &mut dyn Resolve) -> Value {
     {
         body.insert("computeId".into(), json!(id));
     }
+    // The SDK drops the inputs a component file does not declare.
+    let declared = match &node.component {
+        ComponentUse::Defined(component) => Some(&component.inputs),
+        ComponentUse::Registered(_) => None,
+    };
     let inputs: Map<String, Value> = node
         .inputs
         .iter()
+        .filter(|(name, _)| declared.is_none_or(|ports| ports.contains_key(*name)))
         .map(|(name, input)| (name.clone(), node_input(input, resolve)))
         .collect();
     body.insert("inputs".into(), Value::Object(inputs));
@@ -167,6 +173,34 @@ fn node_override(key: &str, value: &Value) -> Value {
                 out.insert("distribution_type".into(), json!(rest));
             }
             Value::Object(out)
+        }
+        "mini_batch_size" => mini_batch_size(value).map_or(value.clone(), |n| json!(n)),
+        "partition_keys" => json!(super::python::json_dumps(value)),
+        "limits" => {
+            let mut out = Map::new();
+            out.insert("job_limits_type".into(), json!("Command"));
+            if let Some(timeout) = value.get("timeout") {
+                let timeout = timeout.as_i64().map_or(timeout.clone(), |s| json!(iso_duration(s)));
+                out.insert("timeout".into(), timeout);
+            }
+            Value::Object(out)
+        }
+        "services" => {
+            let rest = super::services_rest(value);
+            let Some(map) = rest.as_object() else {
+                return rest;
+            };
+            Value::Object(
+                map.iter()
+                    .map(|(name, service)| {
+                        let mut service = service.as_object().cloned().unwrap_or_default();
+                        if let Some(kind) = service.remove("jobServiceType") {
+                            service.insert("job_service_type".into(), kind);
+                        }
+                        (name.clone(), Value::Object(service))
+                    })
+                    .collect(),
+            )
         }
         _ => value.clone(),
     }

@@ -212,7 +212,7 @@ pub fn placeholders(
         let written = local["path"].as_str().unwrap_or_default();
         let kind = local["kind"].as_str().unwrap_or_default();
         let path = manifest::normalize(&dir.join(written));
-        let token = local_token(plan, &path, kind)
+        let token = local_token(plan, &translation.artifacts, &path, kind)
             .ok_or_else(|| format!("amlops uploads nothing from {written} ({placeholder})"))?;
         map.insert(placeholder, token);
     }
@@ -220,11 +220,13 @@ pub fn placeholders(
 }
 
 /// What amlops names the upload of `path`: the code asset's name for code, the upload's
-/// folder (`LocalUpload/<this>/…`) otherwise.
-fn local_token(plan: &Plan, path: &Path, kind: &str) -> Option<String> {
+/// folder (`LocalUpload/<this>/…`) otherwise. Identical content shares one upload, so the
+/// upload is found by the content's digest.
+fn local_token(plan: &Plan, artifacts: &Artifacts, path: &Path, kind: &str) -> Option<String> {
+    let digest = &artifacts.get(path)?.digest.hex;
     for change in &plan.changes {
         for upload in &change.uploads {
-            if manifest::normalize(&upload.local_path) != path {
+            if &upload.digest != digest {
                 continue;
             }
             if kind == "code" && change.kind == Kind::Code {
@@ -255,30 +257,48 @@ pub fn expected_puts(golden_puts: &[Sent], map: &BTreeMap<String, String>) -> Ve
             api_version: put.api_version.clone(),
             body: put.body.as_ref().map(|b| substitute(b, &map)),
         };
-        if let Some((_, old)) = put.path.rsplit_once("/components/azureml_anonymous/versions/")
-            && sent.body != put.body
+        if sent.body != put.body
             && let Some(spec) = sent
                 .body
                 .as_ref()
                 .and_then(|b| b.pointer("/properties/componentSpec"))
+                .cloned()
         {
-            let new = anonymous_hash(spec);
-            map.insert(old.to_owned(), new.clone());
-            sent.path = sent.path.replace(old, &new);
+            if let Some((_, old)) = put.path.rsplit_once("/components/azureml_anonymous/versions/") {
+                let new = anonymous_hash(&spec, &["name", "version", "_source", "id"]);
+                map.insert(old.to_owned(), new.clone());
+                sent.path = sent.path.replace(old, &new);
+            }
+            if let Some(hash) = sent
+                .body
+                .as_mut()
+                .and_then(|b| b.pointer_mut("/properties/properties/client_component_hash"))
+            {
+                *hash = Value::String(anonymous_hash(&spec, &["version", "_source"]));
+            }
         }
         out.push(sent);
     }
     out
 }
 
-/// The SDK's `hash_dict` of an anonymous component's specification: SHA-256 of Python's
-/// `json.dumps(spec, sort_keys=True)` without `name`, `version`, `_source` and `id`, as a UUID.
-/// The conformance test checks this reproduces every golden version it does not re-derive.
-pub fn anonymous_hash(spec: &Value) -> String {
+/// The SDK's `hash_dict` of a component's specification: SHA-256 of Python's
+/// `json.dumps(spec, sort_keys=True)` without the keys in `omit`, as a UUID. Anonymous
+/// versions omit `name`, `version`, `_source` and `id`; `client_component_hash` omits `version`
+/// and `_source`. The conformance test checks this reproduces every golden hash it does not
+/// re-derive.
+pub fn anonymous_hash(spec: &Value, omit: &[&str]) -> String {
     let mut spec = spec.clone();
     if let Some(map) = spec.as_object_mut() {
-        for key in ["name", "version", "_source", "id"] {
-            map.remove(key);
+        for key in omit {
+            map.remove(*key);
+        }
+        // The SDK hashes a parallel component's partition keys as a list, and sends them as
+        // the list's JSON text.
+        if let Some(keys) = map.get("partition_keys").and_then(Value::as_str)
+            && let Ok(list) = serde_json::from_str::<Value>(keys)
+        {
+            map.insert("partition_keys".into(), list);
         }
     }
     let text = amlops::translate::python::json_dumps(&spec);
