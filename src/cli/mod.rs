@@ -2,6 +2,7 @@
 //! Handlers only orchestrate; the work happens in the library's stages.
 
 mod plan;
+mod progress;
 mod show;
 mod target;
 mod ui;
