@@ -569,7 +569,10 @@ mod tests {
         let wave: Vec<_> = calls.iter().filter(|c| c.0 != "job.last").collect();
         let last_start = wave.iter().map(|c| c.1).max().unwrap();
         let first_end = wave.iter().map(|c| c.2).min().unwrap();
-        assert!(last_start < first_end, "the ten independent changes were all in flight at once");
+        assert!(
+            last_start < first_end,
+            "the ten independent changes were all in flight at once"
+        );
     }
 
     #[tokio::test]

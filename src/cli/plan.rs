@@ -33,6 +33,9 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Plan only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
 }
 
 #[derive(Args)]
@@ -50,6 +53,9 @@ pub struct ApplyArgs {
     /// Submit jobs and return without waiting for them to finish
     #[arg(long)]
     no_wait: bool,
+    /// Apply only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
     /// Changes made at once; independent changes run concurrently
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
@@ -66,6 +72,7 @@ pub struct Planned {
 pub async fn prepare(
     dir: &DirArg,
     target_args: &TargetArgs,
+    only: &[String],
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     let manifest = manifest::load(std::slice::from_ref(&dir.dir));
@@ -108,6 +115,12 @@ pub async fn prepare(
         }
         Err(PlanError::Backend(e)) => return Err(e.into()),
     };
+    if !only.is_empty()
+        && let Err(message) = plan.restrict(only)
+    {
+        ui::error(&message);
+        return Ok(Err(ExitCode::from(1)));
+    }
     if backend.target().kind == "local" && plan.changes.iter().any(|c| c.action == Action::Submit) {
         plan.notes.push(
             "jobs run on this machine with its own interpreters; environment images and conda files are recorded, not built".into(),
@@ -130,7 +143,7 @@ fn report_errors(manifest: &Manifest) {
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -154,7 +167,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, args.no_wait).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.only, args.no_wait).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
