@@ -11,6 +11,7 @@
 //! of an immutable asset, a version conflict, a job submission.
 
 pub mod build;
+pub mod drift;
 mod kinds;
 pub mod normalize;
 pub mod snapshot;
@@ -122,6 +123,34 @@ impl Plan {
     pub fn change(&self, address: &str) -> Option<&Change> {
         self.changes.iter().find(|c| c.address == address)
     }
+
+    /// Keeps only the changes of `addresses` and what they depend on, transitively. An
+    /// unknown address is an error that suggests the closest known one.
+    pub fn restrict(&mut self, addresses: &[String]) -> Result<(), String> {
+        let mut keep: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = Vec::new();
+        for address in addresses {
+            if self.change(address).is_none() {
+                let known = self.changes.iter().map(|c| c.address.as_str());
+                let hint = crate::diag::did_you_mean(address, known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(format!("no resource `{address}` in the plan{hint}"));
+            }
+            todo.push(address.clone());
+        }
+        while let Some(address) = todo.pop() {
+            if !keep.insert(address.clone()) {
+                continue;
+            }
+            if let Some(change) = self.change(&address) {
+                todo.extend(change.depends_on.iter().cloned());
+            }
+        }
+        self.changes.retain(|c| keep.contains(&c.address));
+        self.summary = Summary::of(&self.changes);
+        Ok(())
+    }
 }
 
 /// Where the plan applies.
@@ -210,6 +239,16 @@ pub struct Change {
     /// The state of a job that already ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The specification hash apply records (tag `amlops.spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_spec: Option<String>,
+    /// The specification hash the live object carries: what amlops last applied to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_spec: Option<String>,
+    /// A hash of the live object as the plan saw it (`absent` when there was none), so a
+    /// saved plan can tell whether the workspace moved since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_fingerprint: Option<String>,
 }
 
 /// One field's change. Values are in the manifest's vocabulary; `None` means absent.

@@ -166,6 +166,9 @@ impl World {
                 Query::CodeByHash(hash) => {
                     snapshot.code_by_hash.insert(hash.clone(), None);
                 }
+                Query::JobsOf(address) => {
+                    snapshot.jobs_of.insert(address.clone(), Vec::new());
+                }
             }
         }
     }
