@@ -39,6 +39,8 @@ pub struct Manifest {
     pub diagnostics: Diagnostics,
     /// Number of YAML files read.
     pub files_read: usize,
+    /// The YAML files read, as shown to the user, in order.
+    pub files: Vec<String>,
 }
 
 impl Manifest {
@@ -147,6 +149,11 @@ fn classify_by_keys(doc: &Node, has_type: bool, schema: &str) -> Classified {
     if schema.contains("environment") || has("image") || has("build") {
         return Classified::Environment;
     }
+    // A job with a misspelt `command` still has what jobs have: read it as one, so that the
+    // misspelling is reported where it is.
+    if !has_type && (has("environment") || has("code")) {
+        return Classified::Job;
+    }
     if schema.contains("/data.schema") || (has("path") && has("name")) {
         return Classified::Data;
     }
@@ -211,6 +218,7 @@ pub fn load(paths: &[PathBuf]) -> Manifest {
     files.sort();
     files.dedup();
     manifest.files_read = files.len();
+    manifest.files = files.iter().map(|f| display_path(f)).collect();
 
     let results: Vec<FileResult> = files
         .iter()
@@ -233,7 +241,7 @@ pub fn load(paths: &[PathBuf]) -> Manifest {
                 manifest.diagnostics.push(
                     Diagnostic::warning(format!("skipped: not an Azure ML resource ({what})"))
                         .in_file(loc.file.display.clone())
-                        .hint("amlops reads data assets, environments, computes and jobs"),
+                        .hint("amlops reads data assets, environments, computes, components and jobs"),
                 );
             }
         }

@@ -1,0 +1,107 @@
+//! `amlops validate` through the binary: every file reported with its location, `--json`,
+//! exit status 0 or 1.
+
+mod support;
+
+use support::{Project, amlops};
+
+const JOB: &str = "command: echo hi\nenvironment:\n  image: python:3.11\n";
+
+const PIPELINE: &str = "\
+type: pipeline
+inputs:
+  rows: 10
+jobs:
+  make:
+    command: echo ${{inputs.rows}} > ${{outputs.out}}/rows.txt
+    environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+    inputs:
+      rows: ${{parent.inputs.rows}}
+    outputs:
+      out:
+  read:
+    command: cat ${{inputs.table}}/rows.txt
+    environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+    inputs:
+      table: ${{parent.jobs.make.outputs.out}}
+";
+
+fn broken_project() -> Project {
+    let project = Project::empty();
+    project
+        .write("good.yml", JOB)
+        .write("typo.yml", "comand: echo hi\nenvironment:\n  image: python:3.11\n")
+        .write("syntax.yml", "name: x\ninputs: [1, 2\n")
+        .write(
+            "pipeline.yml",
+            &PIPELINE.replace("parent.jobs.make.outputs.out", "parent.jobs.mke.outputs.out"),
+        )
+        .write("automl.yml", "type: automl\ntask: classification\n");
+    project
+}
+
+#[test]
+fn every_broken_file_is_reported_with_its_place() {
+    let project = broken_project();
+    let run = project.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.both());
+    for expected in [
+        "typo.yml:1:1",
+        "unknown key `comand` in a command job",
+        "did you mean `command`?",
+        "syntax.yml:2:9",
+        "invalid YAML",
+        "pipeline.yml:16:14",
+        "the pipeline has no node `mke`",
+        "did you mean `make`?",
+        "automl.yml:1:7",
+        "unsupported kind: AutoML job",
+        "5 errors in 4 files of 5 files",
+    ] {
+        assert!(run.stderr.contains(expected), "missing {expected:?} in\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("1 | comand: echo hi\n  | ^^^^^^"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "validate prints data only with --json");
+}
+
+#[test]
+fn json_reports_each_file() {
+    let project = broken_project();
+    let run = project.run(&["validate", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.both());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(report["format_version"], "1");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["summary"]["files"], 5);
+    assert_eq!(report["summary"]["errors"], 5);
+    let files = report["files"].as_array().expect("files");
+    let by_name = |name: &str| {
+        files
+            .iter()
+            .find(|f| f["path"].as_str().unwrap_or_default().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} is reported"))
+            .clone()
+    };
+    let good = by_name("good.yml");
+    assert_eq!(good["valid"], true);
+    assert_eq!(good["resources"][0]["kind"], "job");
+    let typo = by_name("typo.yml");
+    assert_eq!(typo["valid"], false);
+    let diagnostic = typo["diagnostics"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["field"] == "comand"))
+        .expect("the misspelt key is reported");
+    assert_eq!((diagnostic["line"].as_u64(), diagnostic["column"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(diagnostic["hints"][0], "did you mean `command`?");
+}
+
+#[test]
+fn valid_manifests_exit_zero() {
+    let project = Project::empty();
+    project.write("job.yml", JOB).write("pipeline.yml", PIPELINE);
+    let run = project.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.stderr.contains("valid: 2 resources in 2 files"), "{}", run.stderr);
+    let single = amlops(&["validate", "pipeline.yml"], project.path());
+    assert_eq!(single.code, 0, "{}", single.both());
+}
