@@ -220,6 +220,7 @@ fn job(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
         out,
         "environment_variables",
     );
+    pipeline_and_sweep(properties, scope, out);
     for (rest, yaml) in [
         ("resources", "resources"),
         ("distribution", "distribution"),
@@ -227,6 +228,38 @@ fn job(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
         ("identity", "identity"),
         ("services", "services"),
         ("queueSettings", "queue_settings"),
+    ] {
+        if let Some(value) = properties.get(rest).filter(|v| !v.is_null()) {
+            out.insert(yaml.into(), snake_keys(value));
+        }
+    }
+}
+
+/// The fields of pipeline and sweep jobs: nodes and settings as the SDK writes them (already
+/// in the YAML's vocabulary), the sweep's trial and search settings.
+fn pipeline_and_sweep(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
+    if let Some(settings) = properties.get("settings").and_then(Value::as_object) {
+        let mut view = settings.clone();
+        view.remove("_source");
+        for key in ["default_compute", "default_datastore"] {
+            if let Some(id) = view.get(key).and_then(Value::as_str) {
+                let short = short_reference(id, scope);
+                view.insert(key.into(), json!(short));
+            }
+        }
+        if !view.is_empty() {
+            out.insert("settings".into(), Value::Object(view));
+        }
+    }
+    copy(properties, "jobs", out, "jobs");
+    if let Some(trial) = properties.get("trial").filter(|t| !t.is_null()) {
+        out.insert("trial".into(), snake_keys(trial));
+    }
+    for (rest, yaml) in [
+        ("searchSpace", "search_space"),
+        ("samplingAlgorithm", "sampling_algorithm"),
+        ("objective", "objective"),
+        ("earlyTermination", "early_termination"),
     ] {
         if let Some(value) = properties.get(rest).filter(|v| !v.is_null()) {
             out.insert(yaml.into(), snake_keys(value));

@@ -12,6 +12,7 @@
 //!
 //! Planning reads the database without creating it; the first apply creates it.
 
+mod graph;
 pub mod runner;
 pub mod service;
 pub mod store;

@@ -62,8 +62,23 @@ pub fn run(data_dir: &Path, scope: &Scope, name: &str) -> Result<String> {
     })?;
     service::set_job_status(&mut store, scope, name, "Preparing", &now())?;
 
-    let outcome = prepare(&store, data_dir, scope, &job, &run_dir, &mut log)
-        .and_then(|prepared| execute(&mut store, scope, name, &prepared, &mut log));
+    let job_type = job
+        .pointer("/properties/jobType")
+        .and_then(Value::as_str)
+        .unwrap_or("Command");
+    let outcome = match job_type {
+        "Pipeline" => super::graph::run_pipeline(&mut store, data_dir, scope, &job, &run_dir, &mut log),
+        "Sweep" => super::graph::run_sweep(&mut store, data_dir, scope, &job, &run_dir, &mut log),
+        "Command" => prepare(&store, data_dir, scope, &job, &run_dir, &mut log)
+            .and_then(|prepared| execute(&mut store, scope, name, &prepared, &mut log)),
+        other => {
+            let _ = writeln!(
+                log,
+                "[amlops] {other} jobs cannot run on the local workspace: only command, sweep and pipeline jobs run here"
+            );
+            Ok(Some(1))
+        }
+    };
     let (status, exit_code) = match outcome {
         Ok(code) if code == Some(0) => ("Completed", code),
         Ok(code) => {
@@ -99,7 +114,7 @@ pub fn run(data_dir: &Path, scope: &Scope, name: &str) -> Result<String> {
     Ok(status.to_owned())
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
     move |source| BackendError::Io {
         context: format!("{}", path.display()),
         source,
@@ -107,11 +122,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
 }
 
 /// A job ready to start.
-struct Prepared {
-    command: String,
-    working_dir: PathBuf,
-    env: Vec<(String, String)>,
-    timeout: Option<Duration>,
+pub(super) struct Prepared {
+    pub(super) command: String,
+    pub(super) working_dir: PathBuf,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) timeout: Option<Duration>,
 }
 
 fn prepare(
@@ -233,7 +248,7 @@ fn prepare(
     })
 }
 
-fn execute(
+pub(super) fn execute(
     store: &mut Store,
     scope: &Scope,
     name: &str,
@@ -323,7 +338,7 @@ fn cancel_requested(store: &Store, scope: &Scope, name: &str) -> bool {
 }
 
 /// The text of a literal: strings as they are, other JSON values as JSON.
-fn literal_text(value: &Value) -> String {
+pub(super) fn literal_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -331,7 +346,7 @@ fn literal_text(value: &Value) -> String {
 }
 
 /// Quotes a path or value for `sh` when it needs quoting.
-fn shell_word(text: &str) -> String {
+pub(super) fn shell_word(text: &str) -> String {
     if !text.is_empty()
         && text
             .chars()
@@ -345,7 +360,7 @@ fn shell_word(text: &str) -> String {
 
 /// Makes `python` mean `python3` on hosts that only have the latter, as most Azure ML images
 /// provide `python`.
-fn python_shim(run_dir: &Path) -> Result<Option<String>> {
+pub(super) fn python_shim(run_dir: &Path) -> Result<Option<String>> {
     let path = std::env::var("PATH").unwrap_or_default();
     let has = |name: &str| std::env::split_paths(&path).any(|d| d.join(name).is_file());
     if has("python") || !has("python3") {
@@ -367,14 +382,14 @@ fn python_shim(run_dir: &Path) -> Result<Option<String>> {
     Ok(Some(joined.to_string_lossy().into_owned()))
 }
 
-enum Resolved {
+pub(super) enum Resolved {
     Local(PathBuf),
     Remote(String),
 }
 
 /// A URI as this machine can read it: datastore paths and registered data inside the
 /// workspace become local paths; anything else stays as written.
-fn resolve_uri(store: &Store, data_dir: &Path, scope: &Scope, uri: &str) -> Result<Resolved> {
+pub(super) fn resolve_uri(store: &Store, data_dir: &Path, scope: &Scope, uri: &str) -> Result<Resolved> {
     if let Some(rest) = uri.strip_prefix("azureml://datastores/") {
         let (datastore, path) = rest.split_once("/paths/").unwrap_or((rest, ""));
         return Ok(datastore_path(data_dir, datastore, path)
@@ -409,7 +424,7 @@ pub fn datastore_path(data_dir: &Path, datastore: &str, path: &str) -> Option<Pa
         .then(|| data_dir.join("datastores").join(datastore).join(relative))
 }
 
-fn code_location(store: &Store, data_dir: &Path, scope: &Scope, code_id: &str) -> Result<PathBuf> {
+pub(super) fn code_location(store: &Store, data_dir: &Path, scope: &Scope, code_id: &str) -> Result<PathBuf> {
     let Some(relative) = scope.relative(code_id) else {
         return Err(BackendError::Other(format!(
             "code {code_id} is not in this workspace"
@@ -430,7 +445,7 @@ fn code_location(store: &Store, data_dir: &Path, scope: &Scope, code_id: &str) -
     }
 }
 
-fn copy_files(set: &crate::content::FileSet, dest: &Path) -> Result<()> {
+pub(super) fn copy_files(set: &crate::content::FileSet, dest: &Path) -> Result<()> {
     if !set.is_dir {
         std::fs::copy(&set.files[0].path, dest).map_err(io(dest))?;
         return Ok(());
