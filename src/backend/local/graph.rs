@@ -21,7 +21,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::runner::{
-    Prepared, Resolved, code_location, copy_files, execute, io, literal_text,
+    Prepared, Resolved, code_location, copy_files, ensure_outputs_folder, execute, io,
+    literal_text,
     python_shim, resolve_uri, shell_word,
 };
 use super::store::Store;
@@ -363,6 +364,7 @@ fn run_command_node(
         let id = code.strip_prefix("azureml:").unwrap_or(code);
         copy_code(run, id, &code_dir)?;
     }
+    ensure_outputs_folder(&code_dir)?;
     let command = spec.get("command").and_then(Value::as_str).unwrap_or_default();
     let command = substitute(command, inputs, outputs, &Ports::new(), &run.name);
     let env = environment(node.get("environment_variables"), &run.name, dir)?;
@@ -514,6 +516,7 @@ fn run_trial(
     if let Some(code) = trial.get("codeId").and_then(Value::as_str) {
         copy_code(run, code, &code_dir)?;
     }
+    ensure_outputs_folder(&code_dir)?;
     let command = trial.get("command").and_then(Value::as_str).unwrap_or_default();
     let command = substitute(command, inputs, outputs, parameters, &run.name);
     let env = environment(trial.get("environmentVariables"), &run.name, dir)?;

@@ -157,6 +157,7 @@ fn prepare(
         };
         copy_files(&set, &dest)?;
     }
+    ensure_outputs_folder(&code_dir)?;
     let mut inputs = std::collections::BTreeMap::new();
     if let Some(map) = properties.get("inputs").and_then(Value::as_object) {
         for (input, value) in map {
@@ -308,6 +309,13 @@ pub(super) fn execute(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Azure ML gives every command an `outputs` folder in its working directory, whose content
+/// it keeps; scripts write there without creating it.
+pub(super) fn ensure_outputs_folder(working_dir: &Path) -> Result<()> {
+    let outputs = working_dir.join("outputs");
+    std::fs::create_dir_all(&outputs).map_err(io(&outputs))
 }
 
 /// Stops the whole process group of a job, politely first.
