@@ -123,7 +123,7 @@ pub fn read_data(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) -
 /// The paths an `MLTable` file names (`paths: [{file: …}, {folder: …}, {pattern: …}]`).
 /// A file that cannot be read names none: the existence check reports it.
 fn mltable_paths(folder: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(folder.join("MLTable")) else {
+    let Ok(text) = super::read::read_file_text(&folder.join("MLTable")) else {
         return Vec::new();
     };
     let file = SourceFile::new(&folder.join("MLTable"), text);
@@ -289,7 +289,7 @@ fn read_conda(
         .unwrap_or(&written.value);
     let local = file.dir().join(relative);
     problems.refer(&local);
-    let text = match std::fs::read_to_string(&local) {
+    let text = match super::read::read_file_text(&local) {
         Ok(text) => text,
         Err(e) => {
             problems.error(

@@ -19,7 +19,8 @@ use super::shape::{self, Shape, Ty};
 use crate::diag::{Diagnostic, Located, SourceFile, did_you_mean};
 use crate::model::binding::{self, Target};
 use crate::model::{
-    CommandSpec, Component, ComponentBody, ComponentOrigin, ParallelSpec, Port, VersionSpec,
+    CommandSpec, Component, ComponentBody, ComponentOrigin, ParallelSpec, Port, SparkSpec,
+    VersionSpec,
 };
 use crate::translate::python;
 
@@ -88,6 +89,7 @@ pub fn read_component(
     let what = match kind.as_str() {
         "pipeline" => "a pipeline component",
         "parallel" => "a parallel component",
+        "spark" => "a Spark component",
         _ => "a command component",
     };
     let mut fields = Fields::new(doc, "", what, problems)?;
@@ -120,6 +122,9 @@ pub fn read_component(
         "pipeline" => super::pipeline::read_component_graph(&mut fields, file, &inputs, &outputs, problems)
             .map(ComponentBody::Pipeline),
         "parallel" => read_parallel_spec(&mut fields, file, problems).map(ComponentBody::Parallel),
+        // Spark components are read where pipelines use them; on their own, `classify`
+        // refuses them as unsupported.
+        "spark" => read_spark_spec(&mut fields, file, problems).map(ComponentBody::Spark),
         other => {
             let at = doc.get("type").map_or(&doc.loc, |t| &t.loc);
             problems.push(
@@ -268,6 +273,87 @@ pub fn read_command_spec(
         resources,
         queue_settings,
         properties,
+    })
+}
+
+static SPARK_ENTRY: Shape = Shape {
+    what: "a Spark entry",
+    keys: &[("file", Ty::Str), ("class_name", Ty::Str)],
+    required: &[],
+};
+
+/// The Spark settings the SDK also takes as keys of their own, and the `conf` keys they become.
+const SPARK_CONF_KEYS: &[(&str, &str)] = &[
+    ("driver_cores", "spark.driver.cores"),
+    ("driver_memory", "spark.driver.memory"),
+    ("executor_cores", "spark.executor.cores"),
+    ("executor_memory", "spark.executor.memory"),
+    ("executor_instances", "spark.executor.instances"),
+    ("dynamic_allocation_enabled", "spark.dynamicAllocation.enabled"),
+    ("dynamic_allocation_min_executors", "spark.dynamicAllocation.minExecutors"),
+    ("dynamic_allocation_max_executors", "spark.dynamicAllocation.maxExecutors"),
+];
+
+/// What a Spark component (or an inline Spark node) runs: `code`, `entry` (a Python file or a
+/// Scala class), `args`, `conf`, the files it ships, an optional environment.
+pub fn read_spark_spec(
+    fields: &mut Fields<'_>,
+    file: &Arc<SourceFile>,
+    problems: &mut Problems,
+) -> Option<SparkSpec> {
+    let path = fields.path().to_owned();
+    let code = fields
+        .take_some("code")
+        .and_then(|n| read_code(n, &join(&path, "code"), file, problems));
+    let environment = fields
+        .take_some("environment")
+        .and_then(|n| read_env_source(n, &join(&path, "environment"), file, problems));
+    let mut settings = serde_json::Map::new();
+    let entry = fields.require("entry", problems);
+    if let Some(entry) = entry.and_then(|n| shape::read(n, &join(&path, "entry"), &SPARK_ENTRY, problems)) {
+        if entry.get("file").is_none() && entry.get("class_name").is_none() {
+            problems.error(
+                fields.key_loc("entry").unwrap_or(fields.loc()),
+                &join(&path, "entry"),
+                format!("`{}` needs `file` or `class_name`", join(&path, "entry")),
+            );
+        }
+        settings.insert("entry".into(), entry);
+    }
+    if let Some(args) = fields.str("args", problems) {
+        settings.insert("args".into(), json!(args.value));
+    }
+    let mut conf = match fields.take_some("conf") {
+        Some(node) => match node.to_json() {
+            Value::Object(map) => map,
+            _ => {
+                type_error(node, &join(&path, "conf"), "a mapping", problems);
+                serde_json::Map::new()
+            }
+        },
+        None => serde_json::Map::new(),
+    };
+    for (key, conf_key) in SPARK_CONF_KEYS {
+        if let Some(value) = fields.take_some(key) {
+            conf.insert((*conf_key).into(), value.to_json());
+        }
+    }
+    if !conf.is_empty() {
+        settings.insert("conf".into(), Value::Object(conf));
+    }
+    for key in ["files", "py_files", "jars", "archives"] {
+        let list = fields.str_list(key, problems);
+        if !list.is_empty() {
+            settings.insert(
+                key.into(),
+                json!(list.into_iter().map(|l| l.value).collect::<Vec<_>>()),
+            );
+        }
+    }
+    Some(SparkSpec {
+        code,
+        environment,
+        settings,
     })
 }
 
@@ -482,7 +568,7 @@ pub fn load_file(
     let relative = relative.strip_prefix("file:").unwrap_or(relative);
     let local = file.dir().join(relative);
     problems.refer(&local);
-    let text = match std::fs::read_to_string(&local) {
+    let text = match super::read::read_file_text(&local) {
         Ok(text) => text,
         Err(e) => {
             problems.error(
@@ -530,4 +616,60 @@ pub fn is_file_reference(text: &str) -> bool {
     text.starts_with("file:")
         || ((text.ends_with(".yml") || text.ends_with(".yaml"))
             && !text.starts_with("azureml:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::read_text;
+    use crate::model::Spec;
+    use serde_json::json;
+
+    fn read(text: &str) -> crate::manifest::Manifest {
+        read_text(std::path::Path::new("/nonexistent/c/component.yml"), text)
+    }
+
+    const COMPONENT: &str = "type: command\nname: train\nversion: 1\ninputs:\n  lr:\n    type: number\n    default: 1024\n  flag:\n    type: boolean\n    default: false\n  k:\n    type: integer\n    min: 0\n    max: 10.0\n  data:\n    type: uri_folder\n    optional: true\noutputs:\n  model:\n    type: mlflow_model\ncommand: python t.py --lr ${{inputs.lr}} $[[--d ${{inputs.data}}]] --o ${{outputs.model}}\nenvironment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n";
+
+    #[test]
+    fn ports_are_written_as_the_sdk_sends_them() {
+        let manifest = read(COMPONENT);
+        assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
+        let Spec::Component(component) = &manifest.resources[0].spec else {
+            panic!("a component")
+        };
+        assert_eq!(component.inputs["lr"].spec, json!({"type": "number", "default": "1024.0"}));
+        assert_eq!(component.inputs["flag"].spec, json!({"type": "boolean", "default": "False"}));
+        assert_eq!(component.inputs["k"].spec, json!({"type": "integer", "min": "0", "max": "10"}));
+        assert_eq!(
+            component.inputs["data"].spec,
+            json!({"type": "uri_folder", "optional": true})
+        );
+        assert_eq!(manifest.resources[0].address.to_string(), "component.train:1");
+    }
+
+    #[test]
+    fn names_defaults_and_bindings_are_checked() {
+        let text = COMPONENT
+            .replace("name: train", "name: r-train")
+            .replace("default: false", "default: maybe")
+            .replace("${{inputs.lr}}", "${{inputs.rl}}");
+        let manifest = read(&text);
+        let messages: Vec<String> = manifest
+            .diagnostics
+            .errors()
+            .map(|d| format!("{} {:?}", d.message, d.hints))
+            .collect();
+        for expected in [
+            "`name` `r-train` is not a valid component name",
+            "for example `r_train`",
+            "`inputs.flag.default` `maybe` is not a valid boolean",
+            "the component declares no input `rl`",
+            "did you mean `${{inputs.lr}}`?",
+        ] {
+            assert!(
+                messages.iter().any(|m| m.contains(expected)),
+                "{expected:?} not in {messages:#?}"
+            );
+        }
+    }
 }

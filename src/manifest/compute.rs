@@ -311,7 +311,7 @@ fn read_vm_ssh(node: &Node, document: &Node, problems: &mut Problems) -> Option<
     };
     if let Some(key_file) = fields.str("ssh_private_key_file", problems) {
         let path = document.loc.file.dir().join(&key_file.value);
-        match std::fs::read_to_string(&path) {
+        match super::read::read_file_text(&path) {
             Ok(text) => ssh.private_key = Some(text),
             Err(e) => problems.error(
                 &key_file.loc,

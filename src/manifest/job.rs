@@ -325,7 +325,7 @@ pub fn read_env_source(
     if let Some(relative) = written.value.strip_prefix("file:") {
         let local = file.dir().join(relative.trim());
         problems.refer(&local);
-        let env_file = match std::fs::read_to_string(&local) {
+        let env_file = match super::read::read_file_text(&local) {
             Ok(text) => SourceFile::new(&local, text),
             Err(e) => {
                 problems.error(

@@ -292,15 +292,8 @@ fn discover(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Diagnostics)
 }
 
 fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(_) => {
-                diagnostics
-                    .push(Diagnostic::error("file is not valid UTF-8").in_file(display_path(path)));
-                return None;
-            }
-        },
+    let text = match read::read_file_text(path) {
+        Ok(text) => text,
         Err(e) => {
             diagnostics.push(
                 Diagnostic::error(format!("cannot read file: {e}")).in_file(display_path(path)),
@@ -308,6 +301,12 @@ fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
             return None;
         }
     };
+    Some(read_source(path, text))
+}
+
+/// Reads the documents of one file whose text is given. Paths inside it resolve from the
+/// file's folder, which may not exist.
+fn read_source(path: &Path, text: String) -> FileResult {
     let file = SourceFile::new(path, text);
     let mut result = FileResult {
         path: path.to_path_buf(),
@@ -319,7 +318,7 @@ fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
         Ok(docs) => docs,
         Err(e) => {
             result.problems.push(e);
-            return Some(result);
+            return result;
         }
     };
     let many = docs.len() > 1;
@@ -327,7 +326,23 @@ fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
         let suffix = if many { Some(index + 1) } else { None };
         read_document(doc, &file, suffix, &mut result);
     }
-    Some(result)
+    result
+}
+
+/// Reads manifest text as if it were the file at `path`: what `load` does for one file,
+/// without reading that file from disk. For tests and fuzzing.
+pub fn read_text(path: &Path, text: &str) -> Manifest {
+    let result = read_source(path, text.to_owned());
+    let mut manifest = Manifest {
+        root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        files_read: 1,
+        files: vec![display_path(path)],
+        ..Manifest::default()
+    };
+    manifest.diagnostics.items.extend(result.problems.items);
+    manifest.resources.extend(result.resources);
+    check_duplicates(&manifest.resources, &mut manifest.diagnostics);
+    manifest
 }
 
 fn read_document(

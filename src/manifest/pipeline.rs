@@ -201,6 +201,7 @@ struct Pending {
 enum Inline {
     Command(CommandSpec),
     Parallel(ParallelSpec),
+    Spark(crate::model::SparkSpec),
 }
 
 fn read_graph(
@@ -237,8 +238,9 @@ fn read_graph(
     for (name, mut node) in pending {
         check_node_bindings(&node.node, &names, &graph, parent, path, problems);
         if let Some(inline) = node.inline.take() {
-            node.node.component =
-                ComponentUse::Defined(Box::new(inline_component(&node.node, inline, parent, &types)));
+            let component = inline_component(&node.node, inline, parent, &types);
+            check_inline_command(&component, problems);
+            node.node.component = Some(ComponentUse::Defined(Box::new(component)));
         }
         graph.jobs.insert(name, node.node);
     }
@@ -256,8 +258,6 @@ fn node_name_ok(name: &str) -> bool {
 /// The node kinds amlops does not read, with the words for them.
 fn unsupported_node(kind: &str) -> Option<&'static str> {
     match kind {
-        "spark" => Some("Spark node"),
-        "automl" => Some("AutoML node"),
         "import" | "data_transfer" => Some("data transfer node"),
         "flow" => Some("prompt flow node"),
         _ => None,
@@ -289,15 +289,18 @@ fn read_node(
         "pipeline" => NodeKind::Pipeline,
         "parallel" => NodeKind::Parallel,
         "sweep" => NodeKind::Sweep,
+        "spark" => NodeKind::Spark,
+        "automl" => return read_automl_node(entry, path, problems),
         other => {
             let at = node.get("type").map_or(&node.loc, |t| &t.loc);
             let mut diagnostic = Diagnostic::error(format!(
-                "`{}` must be one of `command`, `pipeline`, `parallel`, `sweep`, found `{other}`",
+                "`{}` must be one of `command`, `pipeline`, `parallel`, `sweep`, `spark`, `automl`, found `{other}`",
                 join(path, "type")
             ))
             .at(at)
             .field(join(path, "type"));
-            if let Some(s) = did_you_mean(other, ["command", "pipeline", "parallel", "sweep"]) {
+            let kinds = ["command", "pipeline", "parallel", "sweep", "spark", "automl"];
+            if let Some(s) = did_you_mean(other, kinds) {
                 diagnostic = diagnostic.hint(format!("did you mean `{s}`?"));
             }
             problems.push(diagnostic);
@@ -320,7 +323,7 @@ fn read_node(
             let trial = fields.require("trial", problems);
             sweep_settings = Some(sweep::read_settings(&mut fields, problems));
             let trial = trial.and_then(|t| component_use(t, &join(path, "trial"), file, problems));
-            (trial?, None)
+            (Some(trial?), None)
         }
         _ if names_component => {
             let usage = fields
@@ -329,7 +332,7 @@ fn read_node(
             if kind == NodeKind::Parallel {
                 read_parallel_overrides(&mut fields, &mut overrides, file, problems);
             }
-            (usage?, None)
+            (Some(usage?), None)
         }
         NodeKind::Command => {
             // The node keeps its environment variables (read above); its component has none.
@@ -338,7 +341,7 @@ fn read_node(
                 spec
             });
             fields.allow(&["experiment_name", "description", "properties", "parent_job_name"]);
-            (placeholder_use(), Some(Inline::Command(spec?)))
+            (None, Some(Inline::Command(spec?)))
         }
         NodeKind::Parallel => {
             let task = fields
@@ -346,8 +349,13 @@ fn read_node(
                 .and_then(|n| read_parallel_task(n, &join(path, "task"), file, problems));
             let mut settings = Map::new();
             read_parallel_settings(&mut fields, &mut settings, problems);
-            (placeholder_use(), Some(Inline::Parallel(ParallelSpec { task: task?, settings })))
+            (None, Some(Inline::Parallel(ParallelSpec { task: task?, settings })))
         }
+        NodeKind::Spark => {
+            let spec = component::read_spark_spec(&mut fields, file, problems);
+            (None, Some(Inline::Spark(spec?)))
+        }
+        NodeKind::Automl => return None,
         NodeKind::Pipeline => {
             problems.error(
                 fields.loc(),
@@ -372,21 +380,62 @@ fn read_node(
             compute,
             overrides,
             sweep: sweep_settings,
+            automl: None,
             loc: node.loc.clone(),
         },
         inline,
     })
 }
 
-/// A stand-in until the inline node's anonymous component is built.
-fn placeholder_use() -> ComponentUse {
-    ComponentUse::Registered(Located::new(
-        crate::model::AssetRef::Workspace {
-            name: String::new(),
-            version: crate::model::VersionSel::Unspecified,
+/// An AutoML node: its settings are sent as written (amlops checks the bindings among them,
+/// not the AutoML settings themselves); its outputs are read like any node's.
+fn read_automl_node(entry: &Entry, path: &str, problems: &mut Problems) -> Option<Pending> {
+    let node = &entry.value;
+    let mut fields = Fields::new(node, path, "an AutoML node", problems)?;
+    fields.take("type");
+    fields.allow(&["name"]);
+    let compute = fields.str("compute", problems);
+    let outputs = read_node_outputs(fields.map("outputs", problems), &join(path, "outputs"), problems);
+    if fields.req_str("task", problems).is_none() {
+        return None;
+    }
+    let mut settings = Map::new();
+    for entry in node.entries().unwrap_or_default() {
+        let key = entry.key.value.as_str();
+        if !matches!(key, "type" | "name" | "compute" | "outputs") {
+            settings.insert(key.to_owned(), entry.value.to_json());
+        }
+    }
+    fields.finish_lenient();
+    let mut inputs = BTreeMap::new();
+    for entry in node.entries().unwrap_or_default() {
+        if let Some(text) = entry.value.scalar().filter(|s| s.kind == ScalarKind::Str)
+            && is_binding(&text.text)
+        {
+            inputs.insert(
+                entry.key.value.clone(),
+                NodeInput::Binding {
+                    expr: Located::new(text.text.clone(), entry.value.loc.clone()),
+                    declared: None,
+                },
+            );
+        }
+    }
+    Some(Pending {
+        node: PipelineNode {
+            name: entry.key.clone(),
+            kind: NodeKind::Automl,
+            component: None,
+            inputs,
+            outputs,
+            compute,
+            overrides: Map::new(),
+            sweep: None,
+            automl: Some(settings),
+            loc: node.loc.clone(),
         },
-        crate::diag::Loc::file_start(&SourceFile::new(std::path::Path::new(""), String::new())),
-    ))
+        inline: None,
+    })
 }
 
 /// A node's `type`; without one, a node is a command node, as the SDK decides.
@@ -453,6 +502,12 @@ fn component_use(
     Some(ComponentUse::Defined(Box::new(component)))
 }
 
+static SPARK_RESOURCES: Shape = Shape {
+    what: "Spark resources",
+    keys: &[("instance_type", Ty::Str), ("runtime_version", Ty::Str)],
+    required: &[],
+};
+
 static IDENTITY: Shape = Shape {
     what: "a node identity",
     keys: &[
@@ -487,11 +542,33 @@ fn read_common_overrides(
     if kind == NodeKind::Pipeline {
         return;
     }
+    let path = fields.path().to_owned();
+    if kind == NodeKind::Spark {
+        let names_component = fields.has("component");
+        if let Some(mut resources) = fields
+            .take_some("resources")
+            .and_then(|n| shape::read(n, &join(&path, "resources"), &SPARK_RESOURCES, problems))
+        {
+            // The SDK lower-cases the instance type of a node that names a component.
+            if names_component
+                && let Some(Value::String(instance)) = resources.get_mut("instance_type")
+            {
+                *instance = instance.to_ascii_lowercase();
+            }
+            overrides.insert("resources".into(), resources);
+        }
+        if let Some(identity) = fields
+            .take_some("identity")
+            .and_then(|n| shape::read(n, &join(&path, "identity"), &IDENTITY, problems))
+        {
+            overrides.insert("identity".into(), identity);
+        }
+        return;
+    }
     let env_vars = fields.str_map("environment_variables", problems);
     if !env_vars.is_empty() {
         overrides.insert("environment_variables".into(), json!(env_vars));
     }
-    let path = fields.path().to_owned();
     if let Some(resources) = fields
         .take_some("resources")
         .and_then(|n| shape::read(n, &join(&path, "resources"), &COMPONENT_RESOURCES, problems))
@@ -728,7 +805,7 @@ fn output_types(
 ) -> BTreeMap<(String, String), PortInfo> {
     let mut types = BTreeMap::new();
     for (name, node) in pending {
-        if let ComponentUse::Defined(component) = &node.node.component {
+        if let Some(ComponentUse::Defined(component)) = &node.node.component {
             for (port, declared) in &component.outputs {
                 types.insert(
                     (name.clone(), port.clone()),
@@ -790,6 +867,8 @@ fn inline_component(
             }
             ComponentBody::Parallel(spec)
         }
+        // A Spark node's resources are the node's: its component has none.
+        Inline::Spark(spec) => ComponentBody::Spark(spec),
     };
     Component {
         name: None,
@@ -979,7 +1058,7 @@ fn check_node_bindings(
 fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
     for node in graph.jobs.values() {
         let node_path = join(path, &node.name.value);
-        if let ComponentUse::Defined(component) = &node.component
+        if let Some(ComponentUse::Defined(component)) = &node.component
             && component.origin == ComponentOrigin::ComponentFile
         {
             check_ports(node, component, &node_path, problems);
@@ -995,7 +1074,7 @@ fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
                 let Some(source_node) = graph.jobs.get(source) else {
                     continue;
                 };
-                let ComponentUse::Defined(component) = &source_node.component else {
+                let Some(ComponentUse::Defined(component)) = &source_node.component else {
                     continue;
                 };
                 let ports = if output { &component.outputs } else { &component.inputs };
@@ -1053,5 +1132,128 @@ fn check_ports(node: &PipelineNode, component: &Component, path: &str, problems:
 pub fn check_inline_command(component: &Component, problems: &mut Problems) {
     if let ComponentBody::Command(spec) = &component.body {
         check_command_bindings(&spec.command, &component.inputs, &component.outputs, problems);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Manifest, read_text};
+    use crate::model::{JobBody, Spec};
+
+    fn read(text: &str) -> Manifest {
+        read_text(std::path::Path::new("/nonexistent/p/pipeline.yml"), text)
+    }
+
+    fn pipeline(manifest: &Manifest) -> &PipelineJob {
+        match &manifest.resources[0].spec {
+            Spec::Job(job) => match &job.body {
+                JobBody::Pipeline(pipeline) => pipeline,
+                _ => panic!("not a pipeline"),
+            },
+            _ => panic!("not a job"),
+        }
+    }
+
+    fn inline_port(pipeline: &PipelineJob, node: &str, input: bool, port: &str) -> Value {
+        let Some(ComponentUse::Defined(component)) = &pipeline.graph.jobs[node].component else {
+            panic!("inline")
+        };
+        let ports = if input { &component.inputs } else { &component.outputs };
+        ports[port].spec.clone()
+    }
+
+    const ENV: &str = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest";
+
+    #[test]
+    fn inline_nodes_infer_their_ports_from_bindings() {
+        let manifest = read(&format!(
+            "type: pipeline\ninputs:\n  n: 3\n  lr: 0.5\n  data:\n    type: mltable\n    path: azureml:d:1\n    mode: direct\noutputs:\n  model:\n    type: mlflow_model\n    mode: upload\njobs:\n  a:\n    command: echo ${{{{inputs.n}}}} ${{{{inputs.data}}}} ${{{{inputs.flag}}}} > ${{{{outputs.o}}}}\n    environment: {ENV}\n    inputs:\n      n: ${{{{parent.inputs.n}}}}\n      data: ${{{{parent.inputs.data}}}}\n      flag: true\n    outputs:\n      o:\n  b:\n    command: cat ${{{{inputs.x}}}} > ${{{{outputs.m}}}}\n    environment: {ENV}\n    inputs:\n      x: ${{{{parent.jobs.a.outputs.o}}}}\n    outputs:\n      m: ${{{{parent.outputs.model}}}}\n"
+        ));
+        assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
+        let pipeline = pipeline(&manifest);
+        assert_eq!(inline_port(pipeline, "a", true, "n"), json!({"type": "integer"}));
+        assert_eq!(
+            inline_port(pipeline, "a", true, "data"),
+            json!({"type": "mltable", "mode": "direct"})
+        );
+        assert_eq!(
+            inline_port(pipeline, "a", true, "flag"),
+            json!({"type": "boolean", "default": "True"})
+        );
+        assert_eq!(inline_port(pipeline, "a", false, "o"), json!({"type": "uri_folder"}));
+        assert_eq!(inline_port(pipeline, "b", true, "x"), json!({"type": "uri_folder"}));
+        assert_eq!(
+            inline_port(pipeline, "b", false, "m"),
+            json!({"type": "mlflow_model", "mode": "upload"})
+        );
+    }
+
+    #[test]
+    fn bindings_name_declared_nodes_and_ports() {
+        let manifest = read(&format!(
+            "type: pipeline\ninputs:\n  rows: 1\njobs:\n  make:\n    command: echo ${{{{inputs.r}}}}\n    environment: {ENV}\n    inputs:\n      r: ${{{{parent.inputs.row}}}}\n  Read:\n    command: echo\n    environment: {ENV}\n  read:\n    command: cat ${{{{inputs.t}}}}\n    environment: {ENV}\n    inputs:\n      t: ${{{{parent.jobs.mak.outputs.out}}}}\n"
+        ));
+        let messages: Vec<String> = manifest
+            .diagnostics
+            .errors()
+            .map(|d| format!("{} {:?}", d.message, d.hints))
+            .collect();
+        let expected = [
+            "the pipeline declares no input `row`",
+            "did you mean `${{parent.inputs.rows}}`?",
+            "`Read` is not a valid node name",
+            "the pipeline has no node `mak`",
+            "did you mean `make`?",
+        ];
+        for text in expected {
+            assert!(
+                messages.iter().any(|m| m.contains(text)),
+                "{text:?} not in {messages:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_keep_unknown_keys_with_a_warning() {
+        let manifest = read(&format!(
+            "type: pipeline\nsettings:\n  default_compute: azureml:cpu\n  default_datestore: azureml:ws\njobs:\n  a:\n    command: echo\n    environment: {ENV}\n"
+        ));
+        assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
+        let warning = manifest.diagnostics.warnings().next().expect("a warning");
+        assert!(warning.message.contains("default_datestore"), "{}", warning.message);
+        assert_eq!(warning.hints, vec!["did you mean `default_datastore`?".to_owned()]);
+        let settings = &pipeline(&manifest).settings;
+        assert_eq!(settings.other["default_datestore"], json!("azureml:ws"));
+        assert_eq!(settings.default_compute.as_ref().unwrap().value, "azureml:cpu");
+    }
+
+    #[test]
+    fn component_files_load_leniently_and_set_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("c.yml"),
+            format!("name: r-iris\nversion: 01\ntype: command\nbogus: 1\ninputs:\n  x:\n    type: uri_folder\ncommand: ls ${{{{inputs.x}}}}\nenvironment: {ENV}\n"),
+        )
+        .unwrap();
+        let text = "type: pipeline\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      x:\n        type: uri_folder\n        path: azureml://datastores/ws/paths/x/\n  b:\n    component: file:./c.yml\n";
+        let manifest = read_text(&dir.path().join("p.yml"), text);
+        assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
+        assert!(manifest.diagnostics.warnings().any(|w| w.message.contains("bogus")));
+        let pipeline = pipeline(&manifest);
+        let origin = |node: &str| match &pipeline.graph.jobs[node].component {
+            Some(ComponentUse::Defined(c)) => (c.origin, c.name.is_none()),
+            _ => panic!("defined"),
+        };
+        assert_eq!(origin("a"), (ComponentOrigin::ComponentFile, true));
+        assert_eq!(origin("b"), (ComponentOrigin::Job, true));
+    }
+
+    #[test]
+    fn other_node_kinds_are_unsupported() {
+        let manifest = read("type: pipeline\njobs:\n  s:\n    type: data_transfer\n    component: ./s.yml\n");
+        let error = manifest.diagnostics.errors().next().expect("an error");
+        assert_eq!(error.message, "unsupported kind: data transfer node");
+        assert_eq!(error.loc.as_ref().unwrap().line, 4);
     }
 }

@@ -46,6 +46,27 @@ impl Problems {
     }
 }
 
+/// The largest file amlops reads as YAML: manifests, conda files and component files are
+/// small, and a limit keeps a mistaken path (a device, a data file) from stalling a run.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a file a manifest names (or a manifest itself), refusing what is no regular file or
+/// is too large to be one.
+pub fn read_file_text(path: &std::path::Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("not valid UTF-8"))
+}
+
 /// Joins a parent field path and a key: `inputs` + `lr` is `inputs.lr`.
 pub fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {

@@ -301,3 +301,59 @@ fn check_trial_bindings(
         problems.push(diagnostic);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::read_text;
+    use crate::model::{JobBody, Spec};
+
+    const SWEEP: &str = "type: sweep\ntrial:\n  command: python t.py --a ${{search_space.a}} --b ${{inputs.b}}\n  environment: azureml:AzureML-sklearn-1.5@latest\ninputs:\n  b: 1\nsearch_space:\n  a:\n    type: choice\n    values: [1, 2]\nobjective:\n  goal: minimize\n  primary_metric: loss\nlimits:\n  max_total_trials: 4\n";
+
+    fn read(text: &str) -> crate::manifest::Manifest {
+        read_text(std::path::Path::new("/nonexistent/s/sweep.yml"), text)
+    }
+
+    #[test]
+    fn reads_a_sweep() {
+        let manifest = read(SWEEP);
+        assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
+        let Spec::Job(job) = &manifest.resources[0].spec else {
+            panic!("a job")
+        };
+        let JobBody::Sweep(sweep) = &job.body else {
+            panic!("a sweep")
+        };
+        assert_eq!(sweep.settings.max_total_trials(), Some(4));
+        assert_eq!(sweep.settings.sampling_algorithm, serde_json::json!("random"));
+    }
+
+    #[test]
+    fn distributions_and_trial_bindings_are_checked() {
+        let text = SWEEP
+            .replace("type: choice\n    values: [1, 2]", "type: uniformm\n    min_value: 1")
+            .replace("${{inputs.b}}", "${{inputs.c}}");
+        let manifest = read(&text);
+        let messages: Vec<String> = manifest
+            .diagnostics
+            .errors()
+            .map(|d| format!("{} {:?}", d.message, d.hints))
+            .collect();
+        for expected in [
+            "must be a distribution",
+            "did you mean `uniform`?",
+            "the sweep declares no `inputs.c`",
+        ] {
+            assert!(
+                messages.iter().any(|m| m.contains(expected)),
+                "{expected:?} not in {messages:#?}"
+            );
+        }
+        let missing = read(&SWEEP.replace("limits:\n  max_total_trials: 4\n", ""));
+        assert!(
+            missing
+                .diagnostics
+                .errors()
+                .any(|d| d.message == "missing required key `limits` in a sweep job")
+        );
+    }
+}

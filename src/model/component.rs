@@ -36,6 +36,7 @@ impl Component {
             ComponentBody::Command(_) => "command",
             ComponentBody::Pipeline(_) => "pipeline",
             ComponentBody::Parallel(_) => "parallel",
+            ComponentBody::Spark(_) => "spark",
         }
     }
 }
@@ -88,6 +89,19 @@ pub enum ComponentBody {
     Command(CommandSpec),
     Pipeline(Graph),
     Parallel(ParallelSpec),
+    /// Spark components run only on Azure (Synapse or serverless Spark); amlops reads them
+    /// where pipelines use them.
+    Spark(SparkSpec),
+}
+
+/// What a Spark component runs.
+#[derive(Clone, Debug)]
+pub struct SparkSpec {
+    pub code: Option<Located<CodeSource>>,
+    pub environment: Option<Located<EnvSource>>,
+    /// `entry`, `args`, `conf`, `files`, `py_files`, `jars`, `archives` in the SDK's
+    /// component vocabulary, validated; `conf` includes the `driver_*`/`executor_*` settings.
+    pub settings: serde_json::Map<String, Value>,
 }
 
 /// What a command component runs.

@@ -72,6 +72,9 @@ pub enum NodeKind {
     Pipeline,
     Parallel,
     Sweep,
+    Spark,
+    /// AutoML runs only on Azure; amlops sends its settings as written.
+    Automl,
 }
 
 impl NodeKind {
@@ -81,6 +84,8 @@ impl NodeKind {
             NodeKind::Pipeline => "pipeline",
             NodeKind::Parallel => "parallel",
             NodeKind::Sweep => "sweep",
+            NodeKind::Spark => "spark",
+            NodeKind::Automl => "automl",
         }
     }
 }
@@ -90,8 +95,8 @@ impl NodeKind {
 pub struct Node {
     pub name: Located<String>,
     pub kind: NodeKind,
-    /// What the node runs (a sweep node's trial).
-    pub component: ComponentUse,
+    /// What the node runs (a sweep node's trial); AutoML nodes name none.
+    pub component: Option<ComponentUse>,
     pub inputs: BTreeMap<String, NodeInput>,
     pub outputs: BTreeMap<String, NodeOutput>,
     /// `azureml:<name>`, a bare name, or a `${{parent.inputs.x}}` binding.
@@ -101,6 +106,8 @@ pub struct Node {
     pub overrides: serde_json::Map<String, Value>,
     /// A sweep node's search settings.
     pub sweep: Option<SweepSettings>,
+    /// An AutoML node's settings (`task`, `training_data`, `limits`, …) as written.
+    pub automl: Option<serde_json::Map<String, Value>>,
     pub loc: Loc,
 }
 

@@ -20,6 +20,7 @@ use crate::diag::{Loc, Located};
 use crate::manifest::node::Scalar;
 pub use component::{
     CommandSpec, Component, ComponentBody, ComponentOrigin, ComponentUse, ParallelSpec, Port,
+    SparkSpec,
 };
 pub use jobs::{
     Graph, Node, NodeInput, NodeKind, NodeOutput, PipelineJob, PipelineSettings, SweepJob,

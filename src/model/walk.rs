@@ -119,7 +119,9 @@ fn graph<'a>(graph: &'a Graph, visitor: &mut impl Visitor<'a>) {
         if let Some(compute) = &node.compute {
             visitor.compute(compute);
         }
-        component_use(&node.component, visitor);
+        if let Some(usage) = &node.component {
+            component_use(usage, visitor);
+        }
         for input in node.inputs.values() {
             if let NodeInput::Data(data) = input {
                 data_input(data, visitor);
@@ -149,6 +151,12 @@ fn component_body<'a>(component: &'a Component, visitor: &mut impl Visitor<'a>) 
         ComponentBody::Parallel(parallel) => {
             code(parallel.task.code.as_ref(), visitor);
             environment(&parallel.task.environment, visitor);
+        }
+        ComponentBody::Spark(spark) => {
+            code(spark.code.as_ref(), visitor);
+            if let Some(env) = &spark.environment {
+                environment(env, visitor);
+            }
         }
     }
 }

@@ -52,6 +52,25 @@ pub fn component_spec(component: &Component, resolve: &mut dyn Resolve) -> Value
             );
             parallel_fields(parallel, &mut spec, resolve);
         }
+        ComponentBody::Spark(spark) => {
+            spec.insert(
+                "is_deterministic".into(),
+                json!(component.is_deterministic.unwrap_or(true)),
+            );
+            if let Some(code) = &spark.code
+                && let Some(id) = resolve.code(code)
+            {
+                spec.insert("code".into(), json!(asset_reference(&id)));
+            }
+            if let Some(environment) = &spark.environment
+                && let Some(id) = resolve.environment(environment)
+            {
+                spec.insert("environment".into(), json!(asset_reference(&id)));
+            }
+            for (key, value) in &spark.settings {
+                spec.insert(key.clone(), value.clone());
+            }
+        }
         ComponentBody::Pipeline(graph) => {
             spec.insert("jobs".into(), super::pipeline::nodes(graph, resolve));
             // The SDK's pipeline component always carries this field, empty.

@@ -4,6 +4,7 @@
 //! in as ARM ids or URIs. The shapes follow the bodies the SDK sends (see the golden files of
 //! the conformance corpus), so a workspace managed by amlops looks like one managed by `az ml`.
 
+pub mod automl;
 pub mod component;
 pub mod compute;
 pub mod pipeline;

@@ -98,11 +98,16 @@ pub fn nodes(graph: &Graph, resolve: &mut dyn Resolve) -> Value {
 }
 
 fn node_body(node: &Node, resolve: &mut dyn Resolve) -> Value {
+    if let Some(settings) = &node.automl {
+        return super::automl::node(node, settings, resolve);
+    }
     let mut body = Map::new();
     body.insert("name".into(), json!(node.name.value));
     body.insert("type".into(), json!(node.kind.as_str()));
-    body.insert("_source".into(), json!(source_tag(&node.component)));
-    let component_id = resolve.component(&node.component);
+    if let Some(usage) = &node.component {
+        body.insert("_source".into(), json!(source_tag(usage)));
+    }
+    let component_id = node.component.as_ref().and_then(|usage| resolve.component(usage));
     if node.kind == NodeKind::Sweep {
         if let Some(id) = component_id {
             body.insert("trial".into(), json!({ "componentId": id }));
@@ -117,8 +122,8 @@ fn node_body(node: &Node, resolve: &mut dyn Resolve) -> Value {
     }
     // The SDK drops the inputs a component file does not declare.
     let declared = match &node.component {
-        ComponentUse::Defined(component) => Some(&component.inputs),
-        ComponentUse::Registered(_) => None,
+        Some(ComponentUse::Defined(component)) => Some(&component.inputs),
+        _ => None,
     };
     let inputs: Map<String, Value> = node
         .inputs
@@ -127,17 +132,15 @@ fn node_body(node: &Node, resolve: &mut dyn Resolve) -> Value {
         .map(|(name, input)| (name.clone(), node_input(input, resolve)))
         .collect();
     body.insert("inputs".into(), Value::Object(inputs));
-    let outputs: Map<String, Value> = node
-        .outputs
-        .iter()
-        .filter_map(|(name, output)| Some((name.clone(), node_output(output)?)))
-        .collect();
-    body.insert("outputs".into(), Value::Object(outputs));
+    body.insert("outputs".into(), node_outputs(node));
     for (key, value) in &node.overrides {
         body.insert(key.clone(), node_override(key, value));
     }
     if node.kind == NodeKind::Parallel {
         parallel_node_fields(node, &mut body, resolve);
+    }
+    if node.kind == NodeKind::Spark {
+        spark_node_fields(node, &mut body);
     }
     if let Some(sweep) = &node.sweep {
         sweep_node_fields(sweep, &mut body);
@@ -175,6 +178,22 @@ fn node_override(key: &str, value: &Value) -> Value {
             Value::Object(out)
         }
         "mini_batch_size" => mini_batch_size(value).map_or(value.clone(), |n| json!(n)),
+        "identity" => {
+            let kind = match value.get("type").and_then(Value::as_str).unwrap_or_default() {
+                "user_identity" => "UserIdentity",
+                "managed" | "managed_identity" => "Managed",
+                _ => "AMLToken",
+            };
+            let mut out = Map::new();
+            out.insert("identity_type".into(), json!(kind));
+            if let Some(map) = value.as_object() {
+                for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "type") {
+                    let key = if key == "msi_resource_id" { "resource_id" } else { key };
+                    out.insert(key.into(), value.clone());
+                }
+            }
+            Value::Object(out)
+        }
         "partition_keys" => json!(super::python::json_dumps(value)),
         "limits" => {
             let mut out = Map::new();
@@ -206,8 +225,75 @@ fn node_override(key: &str, value: &Value) -> Value {
     }
 }
 
+/// A node's outputs as the node dictionary writes them; default outputs are left out.
+pub fn node_outputs(node: &Node) -> Value {
+    Value::Object(
+        node.outputs
+            .iter()
+            .filter_map(|(name, output)| Some((name.clone(), node_output(output)?)))
+            .collect(),
+    )
+}
+
+/// What a Spark node repeats of its component (`entry`, `args`, `conf`, the files it ships),
+/// and the identity it runs as: the one it names, else a managed identity on a compute, else
+/// the user's identity on serverless Spark.
+fn spark_node_fields(node: &Node, body: &mut Map<String, Value>) {
+    let Some(ComponentUse::Defined(component)) = &node.component else {
+        return;
+    };
+    let crate::model::ComponentBody::Spark(spark) = &component.body else {
+        return;
+    };
+    for (key, value) in &spark.settings {
+        let value = match key.as_str() {
+            "entry" => {
+                let mut entry = value.as_object().cloned().unwrap_or_default();
+                let kind = if entry.contains_key("class_name") {
+                    "SparkJobScalaEntry"
+                } else {
+                    "SparkJobPythonEntry"
+                };
+                entry.insert("spark_job_entry_type".into(), json!(kind));
+                Value::Object(entry)
+            }
+            "conf" => spark_node_conf(value),
+            _ => value.clone(),
+        };
+        body.entry(key.clone()).or_insert(value);
+    }
+    if !node.overrides.contains_key("identity") {
+        let identity = if node.compute.is_some() {
+            Some("Managed")
+        } else if node.overrides.contains_key("resources") {
+            Some("UserIdentity")
+        } else {
+            None
+        };
+        if let Some(identity) = identity {
+            body.insert("identity".into(), json!({ "identity_type": identity }));
+        }
+    }
+}
+
+/// A Spark node's `conf`: its component's, with the executor count a dynamic allocation
+/// starts from, as the SDK fills it in.
+fn spark_node_conf(conf: &Value) -> Value {
+    let mut conf = conf.as_object().cloned().unwrap_or_default();
+    let dynamic = conf
+        .get("spark.dynamicAllocation.enabled")
+        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")));
+    if dynamic
+        && !conf.contains_key("spark.executor.instances")
+        && let Some(min) = conf.get("spark.dynamicAllocation.minExecutors").cloned()
+    {
+        conf.insert("spark.executor.instances".into(), min);
+    }
+    Value::Object(conf)
+}
+
 fn parallel_node_fields(node: &Node, body: &mut Map<String, Value>, resolve: &mut dyn Resolve) {
-    let ComponentUse::Defined(component) = &node.component else {
+    let Some(ComponentUse::Defined(component)) = &node.component else {
         return;
     };
     let crate::model::ComponentBody::Parallel(parallel) = &component.body else {

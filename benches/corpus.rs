@@ -1,0 +1,143 @@
+//! Validating and translating the whole in-scope corpus, beside the official SDK doing the same.
+//!
+//! `cargo bench --bench corpus` stages the corpus (`../shared/corpus`) as the conformance test
+//! does, then runs, each in a process of its own so that its peak memory is its own:
+//! - amlops reading, validating and translating every in-scope file to its ARM requests (the
+//!   conformance test's path: the manifest reader, content hashing, the planner against the
+//!   oracle's fake workspace), several times, reporting the median;
+//! - the oracle, `yaml_to_rest.py FILE...` (the official azure-ai-ml 1.35.2 loader and REST
+//!   conversion, all files in one process), with the Python of `AMLOPS_SDK_PYTHON` (default
+//!   `/work/oracle-venv/bin/python`).
+//!
+//! It prints both times, both peak resident sizes and the speed-up (target: 300 times faster,
+//! under 50 MB). Without `../shared` or the Python, it says so and skips that part.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code, reason = "the benchmark uses a part of the test helpers")]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{corpus, oracle};
+
+const CHILD: &str = "AMLOPS_BENCH_CORPUS_CHILD";
+const RUNS: usize = 7;
+
+fn main() {
+    if let Ok(list) = std::env::var(CHILD) {
+        translate_all(Path::new(&list));
+        return;
+    }
+    let Some(shared) = corpus::shared_dir() else {
+        println!("corpus benchmark: skipped, ../shared/corpus is absent");
+        return;
+    };
+    let stage = corpus::stage(&shared);
+    let files: Vec<PathBuf> = corpus::rows(&shared)
+        .into_iter()
+        .filter(|row| row.core)
+        .map(|row| stage.root.join(row.path))
+        .collect();
+    let list = stage.root.join("../in-scope-files.txt");
+    let text: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    std::fs::write(&list, text.join("\n")).expect("write the file list");
+    println!("# corpus benchmark: {} in-scope files\n", files.len());
+
+    let exe = std::env::current_exe().expect("own path");
+    let (amlops_out, amlops_rss) = measure(Command::new(exe).env(CHILD, &list));
+    let amlops_time = parse_median(&amlops_out);
+    println!(
+        "amlops: read, validate and translate: {:.1} ms (median of {RUNS}), peak memory {:.1} MB",
+        amlops_time.as_secs_f64() * 1e3,
+        amlops_rss as f64 / 1e6
+    );
+
+    let python = std::env::var("AMLOPS_SDK_PYTHON")
+        .unwrap_or_else(|_| "/work/oracle-venv/bin/python".into());
+    let script = shared.join("oracle/yaml_to_rest.py");
+    if !Path::new(&python).exists() {
+        println!("official SDK: skipped, no Python at {python} (set AMLOPS_SDK_PYTHON)");
+        return;
+    }
+    let start = Instant::now();
+    let (_, sdk_rss) = measure(Command::new(&python).arg(&script).args(&files));
+    let sdk_time = start.elapsed();
+    println!(
+        "official SDK (yaml_to_rest.py, one process): {:.2} s, peak memory {:.1} MB",
+        sdk_time.as_secs_f64(),
+        sdk_rss as f64 / 1e6
+    );
+    println!(
+        "speed-up: {:.0}x (target 300x); amlops peak memory {:.1} MB (target under 50 MB)",
+        sdk_time.as_secs_f64() / amlops_time.as_secs_f64(),
+        amlops_rss as f64 / 1e6
+    );
+}
+
+/// Runs `command` to its end; its stdout and its peak resident size in bytes.
+fn measure(command: &mut Command) -> (String, u64) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals above.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let text = reader.join().unwrap_or_default();
+    // Linux reports ru_maxrss in kilobytes.
+    (text, usage.ru_maxrss as u64 * 1024)
+}
+
+fn parse_median(output: &str) -> Duration {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("median_ns "))
+        .and_then(|n| n.trim().parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
+}
+
+/// The child: translates every file of the list, warm once then `RUNS` times, and prints the
+/// median and how many files translated.
+fn translate_all(list: &Path) {
+    let text = std::fs::read_to_string(list).expect("file list");
+    let files: Vec<PathBuf> = text.lines().map(PathBuf::from).collect();
+    let translated = run_once(&files);
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            run_once(&files);
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!("translated {translated}");
+    println!("median_ns {}", times[RUNS / 2].as_nanos());
+}
+
+/// Reads, validates and plans each file; how many gave a plan.
+fn run_once(files: &[PathBuf]) -> usize {
+    files
+        .iter()
+        .filter(|file| {
+            let project = file
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            oracle::translate(file, &project).plan.is_some()
+        })
+        .count()
+}
