@@ -356,6 +356,38 @@ pub fn sdk_hash(set: &FileSet) -> Result<String, ContentError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// A code folder with `includes` merged in, as the SDK snapshots a component with
+/// `additional_includes`: each include (a folder or a file) joins the snapshot under its own
+/// name. A name already in the folder is an error, as it is for the SDK.
+pub fn list_merged(path: &Path, includes: &[PathBuf]) -> Result<FileSet, ContentError> {
+    let mut set = list(path)?;
+    for include in includes {
+        let included = list(include)?;
+        let name = include
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for file in included.files {
+            let relative = if included.is_dir {
+                format!("{name}/{}", file.relative)
+            } else {
+                name.clone()
+            };
+            if set.files.iter().any(|f| f.relative == relative) {
+                return Err(ContentError::Io {
+                    path: include.clone(),
+                    source: io::Error::other(format!(
+                        "`{relative}` is both in the code folder and an additional include"
+                    )),
+                });
+            }
+            set.files.push(FileEntry { relative, ..file });
+        }
+    }
+    set.files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(set)
+}
+
 /// The SDK's hash of a local build context or model folder (`get_object_hash`): one SHA-256
 /// stream, seeded with the SDK's fixed prefix, over each entry in case-insensitive name order:
 /// its name, then a file's bytes or a folder's entries. A single file contributes its bytes

@@ -8,6 +8,7 @@ use crate::backend::{Backend, BackendError};
 use crate::content;
 use crate::diag::{Diagnostic, Loc};
 use crate::manifest::{Manifest, normalize};
+use crate::model::walk::snapshot_key;
 use crate::model::{LocalUse, Resource};
 use crate::plan::{self, Artifact, Artifacts, Outcome, Plan, PlanOptions, Snapshot};
 
@@ -30,19 +31,26 @@ enum Use {
 
 /// Lists and hashes every local path the resources upload.
 pub fn artifacts(resources: &[Resource]) -> Result<Artifacts, Vec<Diagnostic>> {
-    let mut wanted: Vec<(PathBuf, Use, Loc)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     for resource in resources {
         collect_paths(resource, &mut wanted);
     }
     let mut seen = BTreeSet::new();
     let mut artifacts = Artifacts::new();
     let mut errors = Vec::new();
-    for (path, purpose, loc) in wanted {
-        let key = normalize(&path);
+    for Wanted {
+        path,
+        purpose,
+        loc,
+        includes,
+    } in wanted
+    {
+        let path = normalize(&path);
+        let key = snapshot_key(&path, &includes);
         if !seen.insert((key.clone(), purpose == Use::Snapshot)) {
             continue;
         }
-        match hash_path(&key, purpose) {
+        match hash_path(&path, purpose, &includes) {
             Ok(artifact) => {
                 let entry = artifacts.entry(key).or_insert(artifact.clone());
                 if entry.sdk_hash.is_none() {
@@ -60,8 +68,16 @@ pub fn artifacts(resources: &[Resource]) -> Result<Artifacts, Vec<Diagnostic>> {
     }
 }
 
-fn hash_path(path: &Path, purpose: Use) -> Result<Artifact, content::ContentError> {
-    let set = content::list(path)?;
+fn hash_path(
+    path: &Path,
+    purpose: Use,
+    includes: &[PathBuf],
+) -> Result<Artifact, content::ContentError> {
+    let set = if includes.is_empty() {
+        content::list(path)?
+    } else {
+        content::list_merged(path, includes)?
+    };
     let digest = content::tree_digest(&set)?;
     let (sdk_hash, object_hash) = if purpose == Use::Snapshot {
         (
@@ -78,13 +94,26 @@ fn hash_path(path: &Path, purpose: Use) -> Result<Artifact, content::ContentErro
     })
 }
 
-fn collect_paths(resource: &Resource, wanted: &mut Vec<(PathBuf, Use, Loc)>) {
+/// A local path to hash, and why.
+struct Wanted {
+    path: PathBuf,
+    purpose: Use,
+    loc: Loc,
+    includes: Vec<PathBuf>,
+}
+
+fn collect_paths(resource: &Resource, wanted: &mut Vec<Wanted>) {
     for local in resource.local_paths() {
         let purpose = match local.purpose {
             LocalUse::Data => Use::Data,
             LocalUse::Snapshot => Use::Snapshot,
         };
-        wanted.push((local.path.to_path_buf(), purpose, local.loc.clone()));
+        wanted.push(Wanted {
+            path: local.path.to_path_buf(),
+            purpose,
+            loc: local.loc.clone(),
+            includes: local.includes.to_vec(),
+        });
     }
 }
 

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 /// Where amlops deliberately sends something other than the SDK, and why. The comparison
 /// applies each of these, and nothing else.
-pub const DIFFERENCES: &[(&str, &str)] = &[
+const DIFFERENCES: &[(&str, &str)] = &[
     (
         "job names",
         "a job without `name:` gets a name derived from its address and the hash of its resolved \
@@ -42,7 +42,9 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
          folder's content digest instead of a random UUID, and amlops creates it when the \
          workspace has no code with the same SDK content hash (the oracle's fake always had one); \
          the test checks amlops computes the SDK's content hash the golden looked up, replaces \
-         `__LOCAL_n__` by the derived name and accepts amlops' code PUT, which the golden lacks",
+         `__LOCAL_n__` by the derived name and accepts amlops' code PUT, which the golden lacks; \
+         code with `additional_includes` is uploaded as the folder with the includes beside it \
+         rather than from a temporary merged copy (`<temp-snapshot>` in the golden)",
     ),
     (
         "upload paths",
@@ -106,14 +108,14 @@ fn corpus_conforms() {
     let only = std::env::var("CONFORMANCE_ONLY").ok();
     let verbose = std::env::var("CONFORMANCE_VERBOSE").is_ok();
     let stage = corpus::stage(&shared);
-    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut tally: BTreeMap<(bool, String), (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     for row in corpus::rows(&shared) {
         if only.as_deref().is_some_and(|o| !row.path.contains(o)) {
             continue;
         }
         let result = check(&shared, &stage.root, &row);
-        let entry = tally.entry(row.kind.clone()).or_default();
+        let entry = tally.entry((row.core, row.kind.clone())).or_default();
         entry.1 += 1;
         match result {
             Ok(()) => entry.0 += 1,
@@ -127,13 +129,22 @@ fn corpus_conforms() {
             }
         }
     }
-    for (kind, (matched, total)) in &tally {
-        println!("conformance: {matched}/{total} files match ({kind})");
+    let mut in_scope = (0, 0);
+    for ((core, kind), (matched, total)) in &tally {
+        if *core {
+            println!("conformance: {matched}/{total} files match ({kind})");
+            in_scope = (in_scope.0 + matched, in_scope.1 + total);
+        } else {
+            println!("conformance: {matched}/{total} files refused as expected ({kind}, out of scope)");
+        }
     }
-    let (matched, total) = tally
-        .values()
-        .fold((0, 0), |(a, b), (m, t)| (a + m, b + t));
-    println!("conformance: {matched}/{total} files match (all kinds)");
+    println!("conformance: {}/{} in-scope files match", in_scope.0, in_scope.1);
+    for (what, why) in DIFFERENCES {
+        println!("conformance: deliberate difference, {what}: {why}");
+    }
+    for (path, _, why) in SDK_FAILURES {
+        println!("conformance: the SDK fails on {path}: {why}");
+    }
     assert!(
         failures.is_empty(),
         "{} file(s) do not conform:\n{}",

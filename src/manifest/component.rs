@@ -248,8 +248,10 @@ pub fn read_command_spec(
     } else {
         fields.str_map("properties", problems)
     };
+    let mut include_paths = Vec::new();
     for include in &additional_includes {
-        let local = file.dir().join(include.value.trim());
+        let local = super::normalize(&file.dir().join(include.value.trim()));
+        include_paths.push(local.clone());
         problems.refer(&local);
         if !local.exists() {
             problems.error(
@@ -269,6 +271,7 @@ pub fn read_command_spec(
         environment: environment?,
         environment_variables,
         additional_includes,
+        include_paths,
         distribution,
         resources,
         queue_settings,

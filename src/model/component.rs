@@ -113,6 +113,8 @@ pub struct CommandSpec {
     pub environment_variables: BTreeMap<String, String>,
     /// Folders merged into the code snapshot, as written.
     pub additional_includes: Vec<Located<String>>,
+    /// The same, as absolute paths.
+    pub include_paths: Vec<std::path::PathBuf>,
     /// The following are kept in the SDK's component vocabulary, already validated.
     pub distribution: Option<Value>,
     pub resources: Option<Value>,

@@ -4,7 +4,7 @@
 //! The planner asks about each reference, the content hasher reads each local path, and the
 //! tests build fake workspaces from them; one walk keeps the three in agreement.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::component::{CommandSpec, Component, ComponentBody, ComponentUse};
 use super::jobs::{Graph, NodeInput};
@@ -37,6 +37,32 @@ pub struct LocalPath<'a> {
     pub path: &'a Path,
     pub purpose: LocalUse,
     pub loc: &'a Loc,
+    /// Folders and files merged into a code snapshot (`additional_includes`).
+    pub includes: &'a [PathBuf],
+}
+
+impl LocalPath<'_> {
+    /// The key its digests are kept under: the path, or for a snapshot with includes, a
+    /// name that also says which (it names nothing on disk).
+    pub fn key(&self) -> PathBuf {
+        snapshot_key(self.path, self.includes)
+    }
+}
+
+/// The key of a code snapshot's digests: `path`, or with `includes`, `path` followed by a
+/// component naming them, so that the same folder with and without includes hashes apart.
+pub fn snapshot_key(path: &Path, includes: &[PathBuf]) -> PathBuf {
+    if includes.is_empty() {
+        return path.to_path_buf();
+    }
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    for include in includes {
+        hasher.update(include.as_os_str().as_encoded_bytes());
+        hasher.update([0]);
+    }
+    let digest = hex::encode(hasher.finalize());
+    path.join(format!("+additional-includes-{}", &digest[..16]))
 }
 
 /// Receives what [`walk`] finds. Every method does nothing unless overridden.
@@ -162,7 +188,19 @@ fn component_body<'a>(component: &'a Component, visitor: &mut impl Visitor<'a>) 
 }
 
 fn command_spec<'a>(spec: &'a CommandSpec, visitor: &mut impl Visitor<'a>) {
-    code(spec.code.as_ref(), visitor);
+    match spec.code.as_ref() {
+        Some(code) if !spec.include_paths.is_empty() => {
+            if let CodeSource::Local { path, .. } = &code.value {
+                visitor.local(LocalPath {
+                    path,
+                    purpose: LocalUse::Snapshot,
+                    loc: &code.loc,
+                    includes: &spec.include_paths,
+                });
+            }
+        }
+        other => self::code(other, visitor),
+    }
     environment(&spec.environment, visitor);
 }
 
@@ -173,6 +211,7 @@ fn code<'a>(code: Option<&'a Located<CodeSource>>, visitor: &mut impl Visitor<'a
             path,
             purpose: LocalUse::Snapshot,
             loc: &code.loc,
+            includes: &[],
         }),
         CodeSource::Asset(asset) => visitor.reference(Reference {
             kind: Kind::Code,
@@ -205,6 +244,7 @@ fn build_context<'a>(env: &'a Environment, visitor: &mut impl Visitor<'a>) {
             path,
             purpose: LocalUse::Snapshot,
             loc: &build.path.loc,
+            includes: &[],
         });
     }
 }
@@ -232,6 +272,7 @@ fn data_path<'a>(path: &'a Located<DataPath>, kind: Kind, visitor: &mut impl Vis
             path: local,
             purpose: LocalUse::Data,
             loc: &path.loc,
+            includes: &[],
         }),
         DataPath::Asset(asset) => visitor.reference(Reference {
             kind,

@@ -565,6 +565,7 @@ impl<'a> Builder<'a> {
             digest: artifact.digest.hex.clone(),
             files: artifact.digest.files,
             bytes: artifact.digest.bytes,
+            includes: Vec::new(),
         })
     }
 

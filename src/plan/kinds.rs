@@ -10,9 +10,11 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
+use std::path::{Path, PathBuf};
+
 use super::build::{
     Builder, Desired, Versioning, anonymous_environment_path, compute_name, folder_uri, job_slug,
-    reference_queries,
+    reference_queries, uuid_from_digest,
 };
 use super::normalize;
 use super::snapshot::Query;
@@ -20,7 +22,7 @@ use super::tags;
 use super::view::view;
 use super::{Upload};
 use crate::diag::Located;
-use crate::model::walk::{self, LocalPath, LocalUse, Reference, Visitor};
+use crate::model::walk::{self, LocalPath, LocalUse, Reference, Visitor, snapshot_key};
 use crate::model::{
     CodeSource, Component, ComponentUse, DataInput, DataPath, EnvSource, Environment, Job,
     JobBody, Kind, Resource, Spec,
@@ -62,7 +64,12 @@ impl<'b, 'a> Resolver<'b, 'a> {
 }
 
 impl Resolve for Resolver<'_, '_> {
-    fn code(&mut self, code: &Located<CodeSource>) -> Option<String> {
+    fn code(&mut self, code: &Located<CodeSource>, includes: &[PathBuf]) -> Option<String> {
+        if !includes.is_empty()
+            && let CodeSource::Local { path, written } = &code.value
+        {
+            return self.code_with_includes(path, written, includes);
+        }
         let mut depends = BTreeSet::new();
         let id = self
             .builder
@@ -159,6 +166,66 @@ impl Resolve for Resolver<'_, '_> {
 }
 
 impl Resolver<'_, '_> {
+    /// A code snapshot of a folder with `additional_includes` merged in: named, like any code
+    /// snapshot, by its content, and uploaded with the includes beside the folder's files.
+    fn code_with_includes(
+        &mut self,
+        path: &Path,
+        written: &str,
+        includes: &[PathBuf],
+    ) -> Option<String> {
+        let folder = crate::manifest::normalize(path);
+        let key = snapshot_key(&folder, includes);
+        let Some(artifact) = self.builder.artifact(&key).cloned() else {
+            self.builder.errors.push(crate::diag::Diagnostic::error(format!(
+                "internal: no digest was computed for {} with its additional includes",
+                folder.display()
+            )));
+            return None;
+        };
+        let sdk_hash = artifact.sdk_hash.clone().unwrap_or_default();
+        if let Some(Some(existing)) = self.builder.snapshot.code_by_hash.get(&sdk_hash) {
+            return Some(self.builder.scope().resource_id(existing));
+        }
+        let name = uuid_from_digest(&artifact.digest.hex);
+        let path_in_scope = format!("codes/{name}/versions/1");
+        let address = format!("code.{name}");
+        if !self.builder.objects.iter().any(|o| o.path == path_in_scope) {
+            let base = folder
+                .file_name()
+                .map_or_else(|| "code".into(), |n| n.to_string_lossy().into_owned());
+            let upload = Upload {
+                source: written.to_owned(),
+                local_path: folder.clone(),
+                destination: format!(
+                    "azureml://datastores/workspaceblobstore/paths/LocalUpload/{}/{base}",
+                    &artifact.digest.hex[..32]
+                ),
+                digest: artifact.digest.hex.clone(),
+                files: artifact.digest.files,
+                bytes: artifact.digest.bytes,
+                includes: includes.to_vec(),
+            };
+            self.builder.objects.push(Desired {
+                address: address.clone(),
+                kind: Kind::Code,
+                name,
+                version: Some("1".into()),
+                path: path_in_scope.clone(),
+                api_version: api::CODE,
+                body: translate::code_version(&upload.destination, &sdk_hash),
+                source: None,
+                derived: true,
+                depends_on: BTreeSet::new(),
+                uploads: vec![upload],
+                versioning: Versioning::Derived,
+                sensitive: Vec::new(),
+            });
+        }
+        self.frame().depends.insert(address);
+        Some(self.builder.scope().resource_id(&path_in_scope))
+    }
+
     /// Registers a component defined with a job as the SDK does: named `azureml_anonymous`,
     /// versioned by the hash of its specification.
     fn anonymous_component(&mut self, component: &Component) -> Option<String> {
@@ -205,7 +272,7 @@ impl<'r> Visitor<'r> for Questions<'_, '_, '_> {
         if local.purpose == LocalUse::Snapshot
             && let Some(hash) = self
                 .builder
-                .artifact(local.path)
+                .artifact(&local.key())
                 .and_then(|a| a.sdk_hash.clone())
         {
             self.wanted.insert(Query::CodeByHash(hash));

@@ -300,6 +300,10 @@ pub struct Upload {
     pub digest: String,
     pub files: usize,
     pub bytes: u64,
+    /// Files and folders merged into the upload beside `local_path`'s content, each under its
+    /// own name (a component's `additional_includes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<std::path::PathBuf>,
 }
 
 /// The text replacing secrets in serialised plans and displays.

@@ -58,7 +58,7 @@ pub fn component_spec(component: &Component, resolve: &mut dyn Resolve) -> Value
                 json!(component.is_deterministic.unwrap_or(true)),
             );
             if let Some(code) = &spark.code
-                && let Some(id) = resolve.code(code)
+                && let Some(id) = resolve.code(code, &[])
             {
                 spec.insert("code".into(), json!(asset_reference(&id)));
             }
@@ -106,7 +106,7 @@ fn ports(ports: &std::collections::BTreeMap<String, Port>) -> Value {
 fn command_fields(command: &CommandSpec, spec: &mut Map<String, Value>, resolve: &mut dyn Resolve) {
     spec.insert("command".into(), json!(command.command.value));
     if let Some(code) = &command.code
-        && let Some(id) = resolve.code(code)
+        && let Some(id) = resolve.code(code, &command.include_paths)
     {
         spec.insert("code".into(), json!(asset_reference(&id)));
     }
@@ -154,7 +154,7 @@ pub fn parallel_fields(
     let mut task = parallel.task.settings.clone();
     task.insert("type".into(), json!(parallel.task.task_type));
     if let Some(code) = &parallel.task.code
-        && let Some(id) = resolve.code(code)
+        && let Some(id) = resolve.code(code, &[])
     {
         task.insert("code".into(), json!(asset_reference(&id)));
     }

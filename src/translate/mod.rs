@@ -27,8 +27,9 @@ pub use compute::compute;
 /// objects each answer depends on; errors are the resolver's to report, and a `None` leaves
 /// the field out.
 pub trait Resolve {
-    /// The ARM id of the code version holding `code`.
-    fn code(&mut self, code: &Located<CodeSource>) -> Option<String>;
+    /// The ARM id of the code version holding `code`, with `includes` merged in.
+    fn code(&mut self, code: &Located<CodeSource>, includes: &[std::path::PathBuf])
+    -> Option<String>;
     /// The id of the environment (an ARM id, or a registry or curated reference as written).
     fn environment(&mut self, environment: &Located<EnvSource>) -> Option<String>;
     /// The ARM id of a compute, or a binding as written.

@@ -433,7 +433,7 @@ fn trial(sweep: &SweepJob, resolve: &mut dyn Resolve) -> Value {
     };
     trial.insert("command".into(), json!(command.command.value));
     if let Some(code) = &command.code
-        && let Some(id) = resolve.code(code)
+        && let Some(id) = resolve.code(code, &command.include_paths)
     {
         trial.insert("codeId".into(), json!(id));
     }

@@ -214,6 +214,17 @@ pub fn placeholders(
     for (placeholder, local) in locals {
         let written = local["path"].as_str().unwrap_or_default();
         let kind = local["kind"].as_str().unwrap_or_default();
+        // The SDK snapshots code with `additional_includes` in a temporary folder; amlops
+        // uploads the code folder with the includes beside it.
+        if written.starts_with("<temp-snapshot>/") {
+            let merged = plan
+                .changes
+                .iter()
+                .find(|c| c.kind == Kind::Code && c.uploads.iter().any(|u| !u.includes.is_empty()))
+                .ok_or("no code with additional includes")?;
+            map.insert(placeholder, merged.name.clone());
+            continue;
+        }
         let path = manifest::normalize(&dir.join(written));
         let token = local_token(plan, &translation.artifacts, &path, kind)
             .ok_or_else(|| format!("amlops uploads nothing from {written} ({placeholder})"))?;

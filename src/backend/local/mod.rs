@@ -335,7 +335,11 @@ impl Backend for LocalWorkspace {
         if target.exists() {
             return Ok(None);
         }
-        let set = crate::content::list(&upload.local_path)?;
+        let set = if upload.includes.is_empty() {
+            crate::content::list(&upload.local_path)?
+        } else {
+            crate::content::list_merged(&upload.local_path, &upload.includes)?
+        };
         let digest = crate::content::tree_digest(&set)?;
         if digest.hex != upload.digest {
             return Err(BackendError::Other(format!(
