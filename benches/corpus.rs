@@ -77,6 +77,10 @@ fn main() {
 }
 
 /// Runs `command` to its end; its stdout and its peak resident size in bytes.
+#[expect(
+    clippy::zombie_processes,
+    reason = "wait4 reaps the child, which `Child::wait` cannot do while reading its usage"
+)]
 fn measure(command: &mut Command) -> (String, u64) {
     let child = command
         .stdout(Stdio::piped())

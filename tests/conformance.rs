@@ -135,10 +135,15 @@ fn corpus_conforms() {
             println!("conformance: {matched}/{total} files match ({kind})");
             in_scope = (in_scope.0 + matched, in_scope.1 + total);
         } else {
-            println!("conformance: {matched}/{total} files refused as expected ({kind}, out of scope)");
+            println!(
+                "conformance: {matched}/{total} files refused as expected ({kind}, out of scope)"
+            );
         }
     }
-    println!("conformance: {}/{} in-scope files match", in_scope.0, in_scope.1);
+    println!(
+        "conformance: {}/{} in-scope files match",
+        in_scope.0, in_scope.1
+    );
     for (what, why) in DIFFERENCES {
         println!("conformance: deliberate difference, {what}: {why}");
     }
@@ -171,7 +176,10 @@ fn check(shared: &Path, root: &Path, row: &Row) -> Result<(), String> {
         return match instead {
             Instead::Plans if translation.plan.is_some() => Ok(()),
             Instead::Refuses(start)
-                if translation.errors.iter().any(|d| d.message.starts_with(start)) =>
+                if translation
+                    .errors
+                    .iter()
+                    .any(|d| d.message.starts_with(start)) =>
             {
                 Ok(())
             }
@@ -248,9 +256,10 @@ fn check_rejected(row: &Row, translation: &Translation) -> Result<(), String> {
         .find(|(p, _)| *p == row.path)
         .map(|(_, k)| *k)
         .ok_or("a rejected file without an expected key")?;
-    let named = translation.errors.iter().any(|d| {
-        d.field.as_deref() == Some(key) || d.message.contains(&format!("`{key}`"))
-    });
+    let named = translation
+        .errors
+        .iter()
+        .any(|d| d.field.as_deref() == Some(key) || d.message.contains(&format!("`{key}`")));
     if named {
         Ok(())
     } else {
@@ -262,7 +271,12 @@ fn check_rejected(row: &Row, translation: &Translation) -> Result<(), String> {
     }
 }
 
-fn compare(golden: &Value, file: &Path, translation: &Translation, project: &str) -> Result<(), String> {
+fn compare(
+    golden: &Value,
+    file: &Path,
+    translation: &Translation,
+    project: &str,
+) -> Result<(), String> {
     let plan = translation.plan.as_ref().ok_or("no plan")?;
     let mut problems = Vec::new();
 
@@ -293,7 +307,10 @@ fn compare(golden: &Value, file: &Path, translation: &Translation, project: &str
         .collect();
     let mut unpaired = unexpected_anonymous.into_iter();
     for want in &expected {
-        match found.iter().find(|f| f.method == want.method && f.path == want.path) {
+        match found
+            .iter()
+            .find(|f| f.method == want.method && f.path == want.path)
+        {
             None if want.path.contains("/components/azureml_anonymous/") => {
                 problems.push(format!("missing PUT {}", short(&want.path)));
                 // Show how the specification differs from amlops' nearest one.
@@ -337,7 +354,9 @@ fn compare(golden: &Value, file: &Path, translation: &Translation, project: &str
         }
     }
     for got in &found {
-        let expected_here = expected.iter().any(|e| e.method == got.method && e.path == got.path);
+        let expected_here = expected
+            .iter()
+            .any(|e| e.method == got.method && e.path == got.path);
         let code_put = got.method == "PUT" && got.path.contains("/codes/");
         if !expected_here && !code_put {
             problems.push(format!("unexpected {} {}", got.method, short(&got.path)));
@@ -370,5 +389,6 @@ fn build_context_uri_as_sdk(mut sent: Sent) -> Sent {
 }
 
 fn short(path: &str) -> &str {
-    path.split_once(oracle::WORKSPACE).map_or(path, |(_, rest)| rest)
+    path.split_once(oracle::WORKSPACE)
+        .map_or(path, |(_, rest)| rest)
 }

@@ -65,7 +65,8 @@ impl<'a> Visitor<'a> for Wanted {
 
     fn compute(&mut self, compute: &'a Located<String>) {
         let name = compute.value.trim().trim_start_matches("azureml:");
-        if !name.is_empty() && !name.eq_ignore_ascii_case("serverless") && !name.starts_with("${{") {
+        if !name.is_empty() && !name.eq_ignore_ascii_case("serverless") && !name.starts_with("${{")
+        {
             self.computes.insert(name.to_owned());
         }
     }

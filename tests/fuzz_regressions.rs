@@ -31,11 +31,47 @@ const SEEDS: &[&str] = &[
 
 /// Pieces the mutations insert: YAML structure, bindings, odd characters.
 const TOKENS: &[&str] = &[
-    "${{", "}}", "$[[", "]]", ": ", "- ", "\n", "\n  ", "{", "}", "[", "]", "'", "\"", "#", "&a ",
-    "*a", "!!str ", "|\n  ", ">-\n  ", "é", "😀", "\t", "\r\n", "~", "null", "01", "1e-5", ".inf",
-    "azureml:", "azureml://registries/r/components/c/labels/latest", "${{parent.jobs.a.outputs.o}}",
-    "${{parent.inputs.n}}", "type: pipeline\n", "type: sweep\n", "component: ./c.yml\n",
-    "file:", "../", "/", "\u{feff}", "\0",
+    "${{",
+    "}}",
+    "$[[",
+    "]]",
+    ": ",
+    "- ",
+    "\n",
+    "\n  ",
+    "{",
+    "}",
+    "[",
+    "]",
+    "'",
+    "\"",
+    "#",
+    "&a ",
+    "*a",
+    "!!str ",
+    "|\n  ",
+    ">-\n  ",
+    "é",
+    "😀",
+    "\t",
+    "\r\n",
+    "~",
+    "null",
+    "01",
+    "1e-5",
+    ".inf",
+    "azureml:",
+    "azureml://registries/r/components/c/labels/latest",
+    "${{parent.jobs.a.outputs.o}}",
+    "${{parent.inputs.n}}",
+    "type: pipeline\n",
+    "type: sweep\n",
+    "component: ./c.yml\n",
+    "file:",
+    "../",
+    "/",
+    "\u{feff}",
+    "\0",
 ];
 
 /// A small deterministic generator (SplitMix64).
@@ -60,7 +96,9 @@ fn mutate(seed: &str, random: &mut Random) -> Vec<u8> {
     for _ in 0..1 + random.below(4) {
         let at = random.below(bytes.len() + 1);
         match random.below(5) {
-            0 => bytes.splice(at..at, TOKENS[random.below(TOKENS.len())].bytes()).for_each(drop),
+            0 => bytes
+                .splice(at..at, TOKENS[random.below(TOKENS.len())].bytes())
+                .for_each(drop),
             1 if !bytes.is_empty() => {
                 let end = (at + random.below(16)).min(bytes.len());
                 bytes.drain(at.min(end)..end);

@@ -30,11 +30,17 @@ fn broken_project() -> Project {
     let project = Project::empty();
     project
         .write("good.yml", JOB)
-        .write("typo.yml", "comand: echo hi\nenvironment:\n  image: python:3.11\n")
+        .write(
+            "typo.yml",
+            "comand: echo hi\nenvironment:\n  image: python:3.11\n",
+        )
         .write("syntax.yml", "name: x\ninputs: [1, 2\n")
         .write(
             "pipeline.yml",
-            &PIPELINE.replace("parent.jobs.make.outputs.out", "parent.jobs.mke.outputs.out"),
+            &PIPELINE.replace(
+                "parent.jobs.make.outputs.out",
+                "parent.jobs.mke.outputs.out",
+            ),
         )
         .write("automl.yml", "type: automl\ntask: classification\n");
     project
@@ -58,10 +64,21 @@ fn every_broken_file_is_reported_with_its_place() {
         "unsupported kind: AutoML job",
         "5 errors in 4 files of 5 files",
     ] {
-        assert!(run.stderr.contains(expected), "missing {expected:?} in\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?} in\n{}",
+            run.stderr
+        );
     }
-    assert!(run.stderr.contains("1 | comand: echo hi\n  | ^^^^^^"), "{}", run.stderr);
-    assert!(run.stdout.is_empty(), "validate prints data only with --json");
+    assert!(
+        run.stderr.contains("1 | comand: echo hi\n  | ^^^^^^"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "validate prints data only with --json"
+    );
 }
 
 #[test]
@@ -91,17 +108,26 @@ fn json_reports_each_file() {
         .as_array()
         .and_then(|d| d.iter().find(|d| d["field"] == "comand"))
         .expect("the misspelt key is reported");
-    assert_eq!((diagnostic["line"].as_u64(), diagnostic["column"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (diagnostic["line"].as_u64(), diagnostic["column"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(diagnostic["hints"][0], "did you mean `command`?");
 }
 
 #[test]
 fn valid_manifests_exit_zero() {
     let project = Project::empty();
-    project.write("job.yml", JOB).write("pipeline.yml", PIPELINE);
+    project
+        .write("job.yml", JOB)
+        .write("pipeline.yml", PIPELINE);
     let run = project.run(&["validate"]);
     assert_eq!(run.code, 0, "{}", run.both());
-    assert!(run.stderr.contains("valid: 2 resources in 2 files"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("valid: 2 resources in 2 files"),
+        "{}",
+        run.stderr
+    );
     let single = amlops(&["validate", "pipeline.yml"], project.path());
     assert_eq!(single.code, 0, "{}", single.both());
 }

@@ -29,7 +29,10 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let errors = manifest.diagnostics.error_count();
 
     if args.json {
-        ui::out(&format!("{}\n", serde_json::to_string_pretty(&report(&manifest))?));
+        ui::out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report(&manifest))?
+        ));
     } else {
         ui::diagnostics(&manifest.diagnostics.items);
         summarise(&manifest, errors);

@@ -93,7 +93,12 @@ pub fn read_component(
         _ => "a command component",
     };
     let mut fields = Fields::new(doc, "", what, problems)?;
-    fields.allow(&["id", "creation_context", "latest_version", "auto_delete_setting"]);
+    fields.allow(&[
+        "id",
+        "creation_context",
+        "latest_version",
+        "auto_delete_setting",
+    ]);
     fields.take("type");
     let schema = fields.str("$schema", problems).map(|s| s.value);
     let (name, version) = match context {
@@ -118,9 +123,13 @@ pub fn read_component(
     let inputs = read_ports(fields.take_some("inputs"), "inputs", true, problems);
     let outputs = read_ports(fields.take_some("outputs"), "outputs", false, problems);
     let body = match kind.as_str() {
-        "command" => read_command_spec(&mut fields, file, false, problems).map(ComponentBody::Command),
-        "pipeline" => super::pipeline::read_component_graph(&mut fields, file, &inputs, &outputs, problems)
-            .map(ComponentBody::Pipeline),
+        "command" => {
+            read_command_spec(&mut fields, file, false, problems).map(ComponentBody::Command)
+        }
+        "pipeline" => {
+            super::pipeline::read_component_graph(&mut fields, file, &inputs, &outputs, problems)
+                .map(ComponentBody::Pipeline)
+        }
         "parallel" => read_parallel_spec(&mut fields, file, problems).map(ComponentBody::Parallel),
         // Spark components are read where pipelines use them; on their own, `classify`
         // refuses them as unsupported.
@@ -228,7 +237,12 @@ pub fn read_command_spec(
         .take_some("distribution")
         .and_then(|n| super::job::read_distribution(n, problems));
     let resources = fields.take_some("resources").and_then(|n| {
-        shape::read(n, &fields.child_path("resources"), &COMPONENT_RESOURCES, problems)
+        shape::read(
+            n,
+            &fields.child_path("resources"),
+            &COMPONENT_RESOURCES,
+            problems,
+        )
     });
     let queue_settings = fields.take_some("queue_settings").and_then(|n| {
         shape::read(
@@ -292,9 +306,18 @@ const SPARK_CONF_KEYS: &[(&str, &str)] = &[
     ("executor_cores", "spark.executor.cores"),
     ("executor_memory", "spark.executor.memory"),
     ("executor_instances", "spark.executor.instances"),
-    ("dynamic_allocation_enabled", "spark.dynamicAllocation.enabled"),
-    ("dynamic_allocation_min_executors", "spark.dynamicAllocation.minExecutors"),
-    ("dynamic_allocation_max_executors", "spark.dynamicAllocation.maxExecutors"),
+    (
+        "dynamic_allocation_enabled",
+        "spark.dynamicAllocation.enabled",
+    ),
+    (
+        "dynamic_allocation_min_executors",
+        "spark.dynamicAllocation.minExecutors",
+    ),
+    (
+        "dynamic_allocation_max_executors",
+        "spark.dynamicAllocation.maxExecutors",
+    ),
 ];
 
 /// What a Spark component (or an inline Spark node) runs: `code`, `entry` (a Python file or a
@@ -313,7 +336,9 @@ pub fn read_spark_spec(
         .and_then(|n| read_env_source(n, &join(&path, "environment"), file, problems));
     let mut settings = serde_json::Map::new();
     let entry = fields.require("entry", problems);
-    if let Some(entry) = entry.and_then(|n| shape::read(n, &join(&path, "entry"), &SPARK_ENTRY, problems)) {
+    if let Some(entry) =
+        entry.and_then(|n| shape::read(n, &join(&path, "entry"), &SPARK_ENTRY, problems))
+    {
         if entry.get("file").is_none() && entry.get("class_name").is_none() {
             problems.error(
                 fields.key_loc("entry").unwrap_or(fields.loc()),
@@ -377,7 +402,12 @@ fn read_parallel_spec(
     let mut settings = Map::new();
     super::pipeline::read_parallel_settings(fields, &mut settings, problems);
     if let Some(resources) = fields.take_some("resources").and_then(|n| {
-        shape::read(n, &fields.child_path("resources"), &COMPONENT_RESOURCES, problems)
+        shape::read(
+            n,
+            &fields.child_path("resources"),
+            &COMPONENT_RESOURCES,
+            problems,
+        )
     }) {
         settings.insert("resources".into(), resources);
     }
@@ -425,7 +455,11 @@ fn read_port(entry: &Entry, path: &str, input: bool, problems: &mut Problems) ->
         );
         return None;
     }
-    let what = if input { "an input declaration" } else { "an output declaration" };
+    let what = if input {
+        "an input declaration"
+    } else {
+        "an output declaration"
+    };
     let mut fields = Fields::new(&entry.value, &port_path, what, problems)?;
     let written = fields.req_str("type", problems)?;
     let lowered = written.value.to_ascii_lowercase();
@@ -465,13 +499,18 @@ fn read_port(entry: &Entry, path: &str, input: bool, problems: &mut Problems) ->
             for key in ["min", "max"] {
                 if let Some(bound) = fields.take_some(key) {
                     let bound_path = join(&port_path, key);
-                    if let Some(text) = parameter_text(bound, port_type.value, &bound_path, problems) {
+                    if let Some(text) =
+                        parameter_text(bound, port_type.value, &bound_path, problems)
+                    {
                         spec.insert(key.into(), json!(text));
                     }
                 }
             }
             if let Some(values) = fields.take_some("enum") {
-                spec.insert("enum".into(), enum_values(values, &join(&port_path, "enum"), problems));
+                spec.insert(
+                    "enum".into(),
+                    enum_values(values, &join(&port_path, "enum"), problems),
+                );
             }
         }
     }
@@ -539,7 +578,11 @@ pub fn check_command_bindings(
     for found in binding::bindings(&command.value) {
         let (name, section, known): (&str, &str, Vec<&str>) = match found.target() {
             Target::Input(name) => (name, "inputs", inputs.keys().map(String::as_str).collect()),
-            Target::Output(name) => (name, "outputs", outputs.keys().map(String::as_str).collect()),
+            Target::Output(name) => (
+                name,
+                "outputs",
+                outputs.keys().map(String::as_str).collect(),
+            ),
             _ => continue,
         };
         if known.contains(&name) {
@@ -591,7 +634,11 @@ pub fn load_file(
         }
     };
     let Some(doc) = docs.first() else {
-        problems.error(&written.loc, path, format!("component file `{relative}` is empty"));
+        problems.error(
+            &written.loc,
+            path,
+            format!("component file `{relative}` is empty"),
+        );
         return None;
     };
     if is_prompt_flow(doc) {
@@ -617,8 +664,7 @@ fn is_prompt_flow(doc: &Node) -> bool {
 pub fn is_file_reference(text: &str) -> bool {
     let text = text.trim();
     text.starts_with("file:")
-        || ((text.ends_with(".yml") || text.ends_with(".yaml"))
-            && !text.starts_with("azureml:"))
+        || ((text.ends_with(".yml") || text.ends_with(".yaml")) && !text.starts_with("azureml:"))
 }
 
 #[cfg(test)]
@@ -640,14 +686,26 @@ mod tests {
         let Spec::Component(component) = &manifest.resources[0].spec else {
             panic!("a component")
         };
-        assert_eq!(component.inputs["lr"].spec, json!({"type": "number", "default": "1024.0"}));
-        assert_eq!(component.inputs["flag"].spec, json!({"type": "boolean", "default": "False"}));
-        assert_eq!(component.inputs["k"].spec, json!({"type": "integer", "min": "0", "max": "10"}));
+        assert_eq!(
+            component.inputs["lr"].spec,
+            json!({"type": "number", "default": "1024.0"})
+        );
+        assert_eq!(
+            component.inputs["flag"].spec,
+            json!({"type": "boolean", "default": "False"})
+        );
+        assert_eq!(
+            component.inputs["k"].spec,
+            json!({"type": "integer", "min": "0", "max": "10"})
+        );
         assert_eq!(
             component.inputs["data"].spec,
             json!({"type": "uri_folder", "optional": true})
         );
-        assert_eq!(manifest.resources[0].address.to_string(), "component.train:1");
+        assert_eq!(
+            manifest.resources[0].address.to_string(),
+            "component.train:1"
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use super::node::Node;
 use super::read::{Fields, Problems, join};
-use crate::diag::Located;
 use super::shape::{self, Shape, Ty};
 use crate::diag::Diagnostic;
+use crate::diag::Located;
 use crate::model::{
     AmlCompute, AttachedCompute, AttachedKind, Compute, ComputeInstance, ComputeSpec, SshSettings,
     VmSsh,
@@ -45,7 +45,12 @@ pub fn read_compute(node: &Node, problems: &mut Problems) -> Option<Compute> {
         _ => "an amlcompute",
     };
     let mut fields = Fields::new(node, "", what, problems)?;
-    fields.allow(&["id", "created_on", "provisioning_state", "provisioning_errors"]);
+    fields.allow(&[
+        "id",
+        "created_on",
+        "provisioning_state",
+        "provisioning_errors",
+    ]);
     fields.take("type");
     let name = fields.req_str("name", problems);
     let description = fields.text("description", problems).map(|d| d.value);
@@ -98,7 +103,10 @@ static SCHEDULE_TRIGGER: Shape = Shape {
         ("expression", Ty::Str),
         ("start_time", Ty::Str),
         ("time_zone", Ty::Str),
-        ("frequency", Ty::Choice(&["minute", "hour", "day", "week", "month"])),
+        (
+            "frequency",
+            Ty::Choice(&["minute", "hour", "day", "week", "month"]),
+        ),
         ("interval", Ty::Int),
         ("schedule", Ty::Nested(&RECURRENCE)),
     ],
@@ -117,7 +125,11 @@ static RECURRENCE: Shape = Shape {
 
 static SCRIPT: Shape = Shape {
     what: "a setup script",
-    keys: &[("path", Ty::Str), ("command", Ty::Str), ("timeout_minutes", Ty::Int)],
+    keys: &[
+        ("path", Ty::Str),
+        ("command", Ty::Str),
+        ("timeout_minutes", Ty::Int),
+    ],
     required: &[],
 };
 
@@ -142,11 +154,15 @@ fn read_instance(fields: &mut Fields<'_>, problems: &mut Problems) -> ComputeIns
         idle_time_before_shutdown_minutes: fields
             .int("idle_time_before_shutdown_minutes", problems)
             .map(|v| v.value),
-        enable_node_public_ip: fields.bool("enable_node_public_ip", problems).map(|b| b.value),
+        enable_node_public_ip: fields
+            .bool("enable_node_public_ip", problems)
+            .map(|b| b.value),
         enable_sso: fields.bool("enable_sso", problems).map(|b| b.value),
         enable_root_access: fields.bool("enable_root_access", problems).map(|b| b.value),
         enable_os_patching: fields.bool("enable_os_patching", problems).map(|b| b.value),
-        release_quota_on_stop: fields.bool("release_quota_on_stop", problems).map(|b| b.value),
+        release_quota_on_stop: fields
+            .bool("release_quota_on_stop", problems)
+            .map(|b| b.value),
         ..ComputeInstance::default()
     };
     fields.allow(&["state", "last_operation", "services", "os_image_metadata"]);
@@ -194,7 +210,8 @@ fn read_schedules(node: &Node, problems: &mut Problems) -> Option<serde_json::Va
         match list.items() {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(schedule) = read_start_stop(item, &format!("{path}[{i}]"), problems) {
+                    if let Some(schedule) = read_start_stop(item, &format!("{path}[{i}]"), problems)
+                    {
                         rest.push(schedule);
                     }
                 }
@@ -214,12 +231,21 @@ fn read_start_stop(node: &Node, path: &str, problems: &mut Problems) -> Option<s
         problems.error(
             fields.loc(),
             &join(path, "action"),
-            format!("missing required key `{}` in a start/stop schedule", join(path, "action")),
+            format!(
+                "missing required key `{}` in a start/stop schedule",
+                join(path, "action")
+            ),
         );
     }
     let state = fields
         .choice("state", &["enabled", "disabled"], problems)
-        .map_or("Enabled", |s| if s.value == "enabled" { "Enabled" } else { "Disabled" });
+        .map_or("Enabled", |s| {
+            if s.value == "enabled" {
+                "Enabled"
+            } else {
+                "Disabled"
+            }
+        });
     let trigger = fields
         .take_some("trigger")
         .and_then(|n| shape::read(n, &join(path, "trigger"), &SCHEDULE_TRIGGER, problems));
@@ -228,7 +254,10 @@ fn read_start_stop(node: &Node, path: &str, problems: &mut Problems) -> Option<s
     schedule.insert("action".into(), serde_json::json!(action?.value));
     schedule.insert("status".into(), serde_json::json!(state));
     if let Some(trigger) = trigger {
-        let kind = trigger.get("type").and_then(serde_json::Value::as_str).unwrap_or("cron");
+        let kind = trigger
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("cron");
         let rest_kind = if kind == "cron" { "Cron" } else { "Recurrence" };
         schedule.insert("triggerType".into(), serde_json::json!(rest_kind));
         let mut body = serde_json::Map::new();

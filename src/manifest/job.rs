@@ -125,7 +125,14 @@ pub fn read_job(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) ->
     };
     let mut fields = Fields::new(node, "", what, problems)?;
     fields.take("type");
-    fields.allow(&["parent_job_name", "id", "status", "creation_context", "log_files", "services"]);
+    fields.allow(&[
+        "parent_job_name",
+        "id",
+        "status",
+        "creation_context",
+        "log_files",
+        "services",
+    ]);
     let name = fields.str("name", problems);
     if let Some(name) = &name {
         check_job_name(name, problems);

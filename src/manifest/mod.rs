@@ -79,7 +79,12 @@ pub fn classify(doc: &Node) -> Classified {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let kind = doc.get_str("type").map(str::to_ascii_lowercase);
-    if schema.contains("dataimport") || (doc.get("source").is_some_and(|s| s.entries().is_some()) && kind.as_deref().is_some_and(|k| DataType::parse(k).is_some())) {
+    if schema.contains("dataimport")
+        || (doc.get("source").is_some_and(|s| s.entries().is_some())
+            && kind
+                .as_deref()
+                .is_some_and(|k| DataType::parse(k).is_some()))
+    {
         return Classified::Unsupported("data import");
     }
     if let Some(kind) = kind.as_deref()
@@ -181,7 +186,8 @@ fn looks_like_component(doc: &Node) -> bool {
                     i.value.get("default").is_some()
                         || i.value.get("optional").is_some()
                         || i.value.get("type").and_then(Node::scalar).is_some_and(|t| {
-                            component::PARAMETER_TYPES.contains(&t.text.to_ascii_lowercase().as_str())
+                            component::PARAMETER_TYPES
+                                .contains(&t.text.to_ascii_lowercase().as_str())
                         })
                 })
             })
@@ -241,7 +247,9 @@ pub fn load(paths: &[PathBuf]) -> Manifest {
                 manifest.diagnostics.push(
                     Diagnostic::warning(format!("skipped: not an Azure ML resource ({what})"))
                         .in_file(loc.file.display.clone())
-                        .hint("amlops reads data assets, environments, computes, components and jobs"),
+                        .hint(
+                            "amlops reads data assets, environments, computes, components and jobs",
+                        ),
                 );
             }
         }

@@ -168,7 +168,12 @@ fn read_settings(node: &Node, problems: &mut Problems) -> PipelineSettings {
         }
     }
     // The SDK loads settings with `unknown=INCLUDE` and sends unknown keys on.
-    let known = ["default_compute", "default_datastore", "continue_on_step_failure", "force_rerun"];
+    let known = [
+        "default_compute",
+        "default_datastore",
+        "continue_on_step_failure",
+        "force_rerun",
+    ];
     for entry in node.entries().unwrap_or_default() {
         if known.contains(&entry.key.value.as_str()) {
             continue;
@@ -271,9 +276,7 @@ fn read_node(
     problems: &mut Problems,
 ) -> Option<Pending> {
     let node = &entry.value;
-    let Some(written_type) = node_type(node, path, problems) else {
-        return None;
-    };
+    let written_type = node_type(node, path, problems)?;
     if let Some(words) = unsupported_node(&written_type) {
         let at = node.get("type").map_or(&node.loc, |t| &t.loc);
         problems.push(
@@ -299,7 +302,9 @@ fn read_node(
             ))
             .at(at)
             .field(join(path, "type"));
-            let kinds = ["command", "pipeline", "parallel", "sweep", "spark", "automl"];
+            let kinds = [
+                "command", "pipeline", "parallel", "sweep", "spark", "automl",
+            ];
             if let Some(s) = did_you_mean(other, kinds) {
                 diagnostic = diagnostic.hint(format!("did you mean `{s}`?"));
             }
@@ -314,8 +319,17 @@ fn read_node(
     fields.allow(&["$schema", "comment", "name"]);
     let mut overrides = Map::new();
     let compute = fields.str("compute", problems);
-    let inputs = read_node_inputs(fields.map("inputs", problems), &join(path, "inputs"), file, problems);
-    let outputs = read_node_outputs(fields.map("outputs", problems), &join(path, "outputs"), problems);
+    let inputs = read_node_inputs(
+        fields.map("inputs", problems),
+        &join(path, "inputs"),
+        file,
+        problems,
+    );
+    let outputs = read_node_outputs(
+        fields.map("outputs", problems),
+        &join(path, "outputs"),
+        problems,
+    );
     read_common_overrides(&mut fields, kind, &mut overrides, problems);
     let mut sweep_settings = None;
     let (component, inline) = match kind {
@@ -340,7 +354,12 @@ fn read_node(
                 spec.environment_variables.clear();
                 spec
             });
-            fields.allow(&["experiment_name", "description", "properties", "parent_job_name"]);
+            fields.allow(&[
+                "experiment_name",
+                "description",
+                "properties",
+                "parent_job_name",
+            ]);
             (None, Some(Inline::Command(spec?)))
         }
         NodeKind::Parallel => {
@@ -349,7 +368,13 @@ fn read_node(
                 .and_then(|n| read_parallel_task(n, &join(path, "task"), file, problems));
             let mut settings = Map::new();
             read_parallel_settings(&mut fields, &mut settings, problems);
-            (None, Some(Inline::Parallel(ParallelSpec { task: task?, settings })))
+            (
+                None,
+                Some(Inline::Parallel(ParallelSpec {
+                    task: task?,
+                    settings,
+                })),
+            )
         }
         NodeKind::Spark => {
             let spec = component::read_spark_spec(&mut fields, file, problems);
@@ -360,7 +385,10 @@ fn read_node(
             problems.error(
                 fields.loc(),
                 path,
-                format!("missing required key `{}` in a pipeline node", join(path, "component")),
+                format!(
+                    "missing required key `{}` in a pipeline node",
+                    join(path, "component")
+                ),
             );
             return None;
         }
@@ -395,10 +423,12 @@ fn read_automl_node(entry: &Entry, path: &str, problems: &mut Problems) -> Optio
     fields.take("type");
     fields.allow(&["name"]);
     let compute = fields.str("compute", problems);
-    let outputs = read_node_outputs(fields.map("outputs", problems), &join(path, "outputs"), problems);
-    if fields.req_str("task", problems).is_none() {
-        return None;
-    }
+    let outputs = read_node_outputs(
+        fields.map("outputs", problems),
+        &join(path, "outputs"),
+        problems,
+    );
+    fields.req_str("task", problems)?;
     let mut settings = Map::new();
     for entry in node.entries().unwrap_or_default() {
         let key = entry.key.value.as_str();
@@ -446,7 +476,9 @@ fn node_type(node: &Node, path: &str, problems: &mut Problems) -> Option<String>
     }
     match node.get("type") {
         None => Some("command".into()),
-        Some(t) => expect_str(t, &join(path, "type"), problems).map(|t| t.value.to_ascii_lowercase()),
+        Some(t) => {
+            expect_str(t, &join(path, "type"), problems).map(|t| t.value.to_ascii_lowercase())
+        }
     }
 }
 
@@ -486,7 +518,10 @@ fn component_use(
     let text = written.value.trim();
     if text.starts_with("azureml:") {
         return match parse_component_ref(text) {
-            Ok(reference) => Some(ComponentUse::Registered(Located::new(reference, written.loc))),
+            Ok(reference) => Some(ComponentUse::Registered(Located::new(
+                reference,
+                written.loc,
+            ))),
             Err(e) => {
                 problems.error(&written.loc, path, e.to_string());
                 None
@@ -597,7 +632,12 @@ fn read_common_overrides(
         overrides.insert("identity".into(), identity);
     }
     if let Some(queue) = fields.take_some("queue_settings").and_then(|n| {
-        shape::read(n, &join(&path, "queue_settings"), &job::QUEUE_SETTINGS, problems)
+        shape::read(
+            n,
+            &join(&path, "queue_settings"),
+            &job::QUEUE_SETTINGS,
+            problems,
+        )
     }) {
         overrides.insert("queue_settings".into(), queue);
     }
@@ -621,9 +661,7 @@ pub fn read_parallel_settings(
             settings.insert(key.into(), json!(value.value));
         }
     }
-    if let Some(level) =
-        fields.choice("logging_level", &["DEBUG", "INFO", "WARNING"], problems)
-    {
+    if let Some(level) = fields.choice("logging_level", &["DEBUG", "INFO", "WARNING"], problems) {
         settings.insert("logging_level".into(), json!(level.value));
     }
     if let Some(size) = fields.text("mini_batch_size", problems) {
@@ -682,7 +720,12 @@ pub fn read_parallel_task(
         .require("environment", problems)
         .and_then(|n| read_env_source(n, &join(path, "environment"), file, problems));
     let mut settings = Map::new();
-    for key in ["entry_script", "program_arguments", "append_row_to", "model"] {
+    for key in [
+        "entry_script",
+        "program_arguments",
+        "append_row_to",
+        "model",
+    ] {
         if let Some(value) = fields.str(key, problems) {
             settings.insert(key.into(), json!(value.value));
         }
@@ -734,7 +777,10 @@ fn read_node_inputs(
                     .is_some_and(|s| is_binding(&s.text)) =>
             {
                 let expr = node.get("path").and_then(Node::scalar).map(|s| {
-                    Located::new(s.text.clone(), node.get("path").map_or(node.loc.clone(), |p| p.loc.clone()))
+                    Located::new(
+                        s.text.clone(),
+                        node.get("path").map_or(node.loc.clone(), |p| p.loc.clone()),
+                    )
                 });
                 read_input_mapping(node, &input_path, file, true, problems).map(|declared| {
                     NodeInput::Binding {
@@ -932,9 +978,10 @@ fn inferred_input(
             &description(data),
             &data.loc,
         ),
-        NodeInput::Binding { expr, declared: None } => {
-            port(binding_info(&expr.value, parent, types), &[], &expr.loc)
-        }
+        NodeInput::Binding {
+            expr,
+            declared: None,
+        } => port(binding_info(&expr.value, parent, types), &[], &expr.loc),
     }
 }
 
@@ -1068,7 +1115,12 @@ fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
                 continue;
             };
             for found in binding::bindings(&expr.value) {
-                let Target::Node { node: source, port, output } = found.target() else {
+                let Target::Node {
+                    node: source,
+                    port,
+                    output,
+                } = found.target()
+                else {
                     continue;
                 };
                 let Some(source_node) = graph.jobs.get(source) else {
@@ -1077,7 +1129,11 @@ fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
                 let Some(ComponentUse::Defined(component)) = &source_node.component else {
                     continue;
                 };
-                let ports = if output { &component.outputs } else { &component.inputs };
+                let ports = if output {
+                    &component.outputs
+                } else {
+                    &component.inputs
+                };
                 if ports.contains_key(port) {
                     continue;
                 }
@@ -1091,8 +1147,9 @@ fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
                 .at(&expr.loc)
                 .field(join(&node_path, &format!("inputs.{name}")));
                 if let Some(s) = did_you_mean(port, ports.keys().map(String::as_str)) {
-                    diagnostic = diagnostic
-                        .hint(format!("did you mean `${{{{parent.jobs.{source}.{section}.{s}}}}}`?"));
+                    diagnostic = diagnostic.hint(format!(
+                        "did you mean `${{{{parent.jobs.{source}.{section}.{s}}}}}`?"
+                    ));
                 }
                 problems.push(diagnostic);
             }
@@ -1102,20 +1159,21 @@ fn check_edges(graph: &Graph, path: &str, problems: &mut Problems) {
 
 /// A node naming a component file may only set that component's ports.
 fn check_ports(node: &PipelineNode, component: &Component, path: &str, problems: &mut Problems) {
-    let report = |name: &str, section: &str, ports: &BTreeMap<String, Port>, problems: &mut Problems| {
-        // `az ml` accepts (and sends) ports a component does not declare; Azure ignores them.
-        let mut diagnostic = Diagnostic::warning(format!(
-            "node `{}` sets {} `{name}`, which its component does not declare",
-            node.name.value,
-            section.trim_end_matches('s')
-        ))
-        .at(&node.loc)
-        .field(join(path, &format!("{section}.{name}")));
-        if let Some(s) = did_you_mean(name, ports.keys().map(String::as_str)) {
-            diagnostic = diagnostic.hint(format!("did you mean `{s}`?"));
-        }
-        problems.push(diagnostic);
-    };
+    let report =
+        |name: &str, section: &str, ports: &BTreeMap<String, Port>, problems: &mut Problems| {
+            // `az ml` accepts (and sends) ports a component does not declare; Azure ignores them.
+            let mut diagnostic = Diagnostic::warning(format!(
+                "node `{}` sets {} `{name}`, which its component does not declare",
+                node.name.value,
+                section.trim_end_matches('s')
+            ))
+            .at(&node.loc)
+            .field(join(path, &format!("{section}.{name}")));
+            if let Some(s) = did_you_mean(name, ports.keys().map(String::as_str)) {
+                diagnostic = diagnostic.hint(format!("did you mean `{s}`?"));
+            }
+            problems.push(diagnostic);
+        };
     for name in node.inputs.keys() {
         if !component.inputs.contains_key(name) {
             report(name, "inputs", &component.inputs, problems);
@@ -1131,7 +1189,12 @@ fn check_ports(node: &PipelineNode, component: &Component, path: &str, problems:
 /// Checks the command of an inline node against its inferred ports.
 pub fn check_inline_command(component: &Component, problems: &mut Problems) {
     if let ComponentBody::Command(spec) = &component.body {
-        check_command_bindings(&spec.command, &component.inputs, &component.outputs, problems);
+        check_command_bindings(
+            &spec.command,
+            &component.inputs,
+            &component.outputs,
+            problems,
+        );
     }
 }
 
@@ -1159,7 +1222,11 @@ mod tests {
         let Some(ComponentUse::Defined(component)) = &pipeline.graph.jobs[node].component else {
             panic!("inline")
         };
-        let ports = if input { &component.inputs } else { &component.outputs };
+        let ports = if input {
+            &component.inputs
+        } else {
+            &component.outputs
+        };
         ports[port].spec.clone()
     }
 
@@ -1172,7 +1239,10 @@ mod tests {
         ));
         assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
         let pipeline = pipeline(&manifest);
-        assert_eq!(inline_port(pipeline, "a", true, "n"), json!({"type": "integer"}));
+        assert_eq!(
+            inline_port(pipeline, "a", true, "n"),
+            json!({"type": "integer"})
+        );
         assert_eq!(
             inline_port(pipeline, "a", true, "data"),
             json!({"type": "mltable", "mode": "direct"})
@@ -1181,8 +1251,14 @@ mod tests {
             inline_port(pipeline, "a", true, "flag"),
             json!({"type": "boolean", "default": "True"})
         );
-        assert_eq!(inline_port(pipeline, "a", false, "o"), json!({"type": "uri_folder"}));
-        assert_eq!(inline_port(pipeline, "b", true, "x"), json!({"type": "uri_folder"}));
+        assert_eq!(
+            inline_port(pipeline, "a", false, "o"),
+            json!({"type": "uri_folder"})
+        );
+        assert_eq!(
+            inline_port(pipeline, "b", true, "x"),
+            json!({"type": "uri_folder"})
+        );
         assert_eq!(
             inline_port(pipeline, "b", false, "m"),
             json!({"type": "mlflow_model", "mode": "upload"})
@@ -1221,11 +1297,21 @@ mod tests {
         ));
         assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
         let warning = manifest.diagnostics.warnings().next().expect("a warning");
-        assert!(warning.message.contains("default_datestore"), "{}", warning.message);
-        assert_eq!(warning.hints, vec!["did you mean `default_datastore`?".to_owned()]);
+        assert!(
+            warning.message.contains("default_datestore"),
+            "{}",
+            warning.message
+        );
+        assert_eq!(
+            warning.hints,
+            vec!["did you mean `default_datastore`?".to_owned()]
+        );
         let settings = &pipeline(&manifest).settings;
         assert_eq!(settings.other["default_datestore"], json!("azureml:ws"));
-        assert_eq!(settings.default_compute.as_ref().unwrap().value, "azureml:cpu");
+        assert_eq!(
+            settings.default_compute.as_ref().unwrap().value,
+            "azureml:cpu"
+        );
     }
 
     #[test]
@@ -1239,7 +1325,12 @@ mod tests {
         let text = "type: pipeline\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      x:\n        type: uri_folder\n        path: azureml://datastores/ws/paths/x/\n  b:\n    component: file:./c.yml\n";
         let manifest = read_text(&dir.path().join("p.yml"), text);
         assert!(!manifest.has_errors(), "{:?}", manifest.diagnostics);
-        assert!(manifest.diagnostics.warnings().any(|w| w.message.contains("bogus")));
+        assert!(
+            manifest
+                .diagnostics
+                .warnings()
+                .any(|w| w.message.contains("bogus"))
+        );
         let pipeline = pipeline(&manifest);
         let origin = |node: &str| match &pipeline.graph.jobs[node].component {
             Some(ComponentUse::Defined(c)) => (c.origin, c.name.is_none()),
@@ -1251,7 +1342,8 @@ mod tests {
 
     #[test]
     fn other_node_kinds_are_unsupported() {
-        let manifest = read("type: pipeline\njobs:\n  s:\n    type: data_transfer\n    component: ./s.yml\n");
+        let manifest =
+            read("type: pipeline\njobs:\n  s:\n    type: data_transfer\n    component: ./s.yml\n");
         let error = manifest.diagnostics.errors().next().expect("an error");
         assert_eq!(error.message, "unsupported kind: data transfer node");
         assert_eq!(error.loc.as_ref().unwrap().line, 4);

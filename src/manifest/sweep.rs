@@ -9,9 +9,9 @@ use super::job::{self, read_outputs};
 use super::node::Node;
 use super::read::{Fields, Problems, expect_str, join, type_error};
 use super::shape::{self, Shape, Ty};
+use crate::diag::Located;
 use crate::diag::{Diagnostic, SourceFile, did_you_mean};
 use crate::model::{ComponentOrigin, ComponentUse, SweepJob, SweepSettings};
-use crate::diag::Located;
 
 static OBJECTIVE: Shape = Shape {
     what: "a sweep objective",
@@ -133,7 +133,10 @@ pub fn read_trial(
     let written = expect_str(node, path, problems)?;
     if written.value.trim().starts_with("azureml:") {
         return match super::pipeline::parse_component_ref(written.value.trim()) {
-            Ok(reference) => Some(ComponentUse::Registered(Located::new(reference, written.loc))),
+            Ok(reference) => Some(ComponentUse::Registered(Located::new(
+                reference,
+                written.loc,
+            ))),
             Err(e) => {
                 problems.error(&written.loc, path, e.to_string());
                 None
@@ -168,7 +171,12 @@ pub fn read_settings(fields: &mut Fields<'_>, problems: &mut Problems) -> SweepS
         .take_some("early_termination")
         .and_then(|n| read_early_termination(n, &join(&path, "early_termination"), problems));
     settings.queue_settings = fields.take_some("queue_settings").and_then(|n| {
-        shape::read(n, &join(&path, "queue_settings"), &job::QUEUE_SETTINGS, problems)
+        shape::read(
+            n,
+            &join(&path, "queue_settings"),
+            &job::QUEUE_SETTINGS,
+            problems,
+        )
     });
     settings
 }
@@ -222,7 +230,11 @@ fn read_distribution(node: &Node, path: &str, problems: &mut Problems) -> Option
             json.is_number()
         };
         if !ok {
-            let expected = if *parameter == "values" { "a list" } else { "a number" };
+            let expected = if *parameter == "values" {
+                "a list"
+            } else {
+                "a number"
+            };
             type_error(value, &value_path, expected, problems);
             continue;
         }
@@ -324,13 +336,19 @@ mod tests {
             panic!("a sweep")
         };
         assert_eq!(sweep.settings.max_total_trials(), Some(4));
-        assert_eq!(sweep.settings.sampling_algorithm, serde_json::json!("random"));
+        assert_eq!(
+            sweep.settings.sampling_algorithm,
+            serde_json::json!("random")
+        );
     }
 
     #[test]
     fn distributions_and_trial_bindings_are_checked() {
         let text = SWEEP
-            .replace("type: choice\n    values: [1, 2]", "type: uniformm\n    min_value: 1")
+            .replace(
+                "type: choice\n    values: [1, 2]",
+                "type: uniformm\n    min_value: 1",
+            )
             .replace("${{inputs.b}}", "${{inputs.c}}");
         let manifest = read(&text);
         let messages: Vec<String> = manifest

@@ -302,9 +302,7 @@ impl<'a> Builder<'a> {
 
     pub(super) fn build_hash(&self, env: &Environment) -> Option<String> {
         match &env.build.as_ref()?.path.value {
-            DataPath::Local { path, .. } => {
-                self.artifact(path).and_then(|a| a.object_hash.clone())
-            }
+            DataPath::Local { path, .. } => self.artifact(path).and_then(|a| a.object_hash.clone()),
             _ => None,
         }
     }
@@ -1076,7 +1074,9 @@ impl<'a> Builder<'a> {
             _ => self.snapshot.object(&desired.path),
         };
         let mut change = self.change_skeleton(desired);
-        change.applied_spec = live.and_then(|l| spec_tag(desired.kind, l)).map(str::to_owned);
+        change.applied_spec = live
+            .and_then(|l| spec_tag(desired.kind, l))
+            .map(str::to_owned);
         change.live_fingerprint = Some(match live {
             Some(live) => fingerprint(&view(desired.kind, live, scope)),
             None => "absent".into(),
@@ -1534,7 +1534,11 @@ pub(super) fn folder_uri(destination: &str, input_type: &str) -> String {
 
 /// The `amlops.spec` tag of a body of `kind`.
 fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
-    let tags = if kind == Kind::Compute { body.get("tags") } else { body.pointer("/properties/tags") };
+    let tags = if kind == Kind::Compute {
+        body.get("tags")
+    } else {
+        body.pointer("/properties/tags")
+    };
     tags?.get(tags::SPEC)?.as_str()
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use std::path::{Path, PathBuf};
 
+use super::Upload;
 use super::build::{
     Builder, Desired, Versioning, anonymous_environment_path, compute_name, folder_uri, job_slug,
     reference_queries, uuid_from_digest,
@@ -20,12 +21,11 @@ use super::normalize;
 use super::snapshot::Query;
 use super::tags;
 use super::view::view;
-use super::{Upload};
 use crate::diag::Located;
 use crate::model::walk::{self, LocalPath, LocalUse, Reference, Visitor, snapshot_key};
 use crate::model::{
-    CodeSource, Component, ComponentUse, DataInput, DataPath, EnvSource, Environment, Job,
-    JobBody, Kind, Resource, Spec,
+    CodeSource, Component, ComponentUse, DataInput, DataPath, EnvSource, Environment, Job, JobBody,
+    Kind, Resource, Spec,
 };
 use crate::translate::component::{self as component_translate, ANONYMOUS_COMPONENT};
 use crate::translate::{self, Resolve, api};
@@ -101,9 +101,9 @@ impl Resolve for Resolver<'_, '_> {
         }
         compute_name(written)?;
         let mut depends = BTreeSet::new();
-        let id = self
-            .builder
-            .job_compute(written, &compute.loc, &self.address.clone(), &mut depends);
+        let id =
+            self.builder
+                .job_compute(written, &compute.loc, &self.address.clone(), &mut depends);
         self.frame().depends.extend(depends);
         id
     }
@@ -177,10 +177,12 @@ impl Resolver<'_, '_> {
         let folder = crate::manifest::normalize(path);
         let key = snapshot_key(&folder, includes);
         let Some(artifact) = self.builder.artifact(&key).cloned() else {
-            self.builder.errors.push(crate::diag::Diagnostic::error(format!(
-                "internal: no digest was computed for {} with its additional includes",
-                folder.display()
-            )));
+            self.builder
+                .errors
+                .push(crate::diag::Diagnostic::error(format!(
+                    "internal: no digest was computed for {} with its additional includes",
+                    folder.display()
+                )));
             return None;
         };
         let sdk_hash = artifact.sdk_hash.clone().unwrap_or_default();

@@ -184,7 +184,10 @@ pub fn mini_batch_size(value: &Value) -> Option<u64> {
         Value::Number(n) => return n.as_u64(),
         _ => return None,
     };
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let number: u64 = digits.parse().ok()?;
     let factor = match unit.trim() {
         "" => 1,
@@ -222,7 +225,10 @@ pub fn component_version(component: &Component, spec: &Value) -> Value {
     }
     let mut own = Map::new();
     if !anonymous && !pipeline {
-        own.insert("client_component_hash".into(), json!(component_hash(spec, &["version", "_source"])));
+        own.insert(
+            "client_component_hash".into(),
+            json!(component_hash(spec, &["version", "_source"])),
+        );
     }
     properties.insert("properties".into(), Value::Object(own));
     properties.insert("tags".into(), json!(component.tags));

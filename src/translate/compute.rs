@@ -3,7 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::iso_duration;
-use crate::model::{AmlCompute, AttachedCompute, AttachedKind, Compute, ComputeInstance, ComputeSpec};
+use crate::model::{
+    AmlCompute, AttachedCompute, AttachedKind, Compute, ComputeInstance, ComputeSpec,
+};
 
 /// SDK defaults for a compute cluster.
 pub const DEFAULT_VM_SIZE: &str = "STANDARD_DS3_V2";
@@ -42,10 +44,11 @@ pub fn compute(compute: &Compute, location: &str) -> Value {
         }
         ComputeSpec::Instance(instance) => {
             properties.insert("computeType".into(), json!("ComputeInstance"));
-            let disable_local_auth = match (instance.ssh_public_access_enabled, &instance.ssh_settings) {
-                (None, None) => true,
-                (enabled, _) => !enabled.unwrap_or(false),
-            };
+            let disable_local_auth =
+                match (instance.ssh_public_access_enabled, &instance.ssh_settings) {
+                    (None, None) => true,
+                    (enabled, _) => !enabled.unwrap_or(false),
+                };
             properties.insert("disableLocalAuth".into(), json!(disable_local_auth));
             properties.insert("properties".into(), instance_properties(instance));
         }
@@ -130,7 +133,11 @@ fn instance_properties(instance: &ComputeInstance) -> Value {
             "Disabled"
         };
         ssh.insert("sshPublicAccess".into(), json!(access));
-        if let Some(key) = instance.ssh_settings.as_ref().and_then(|s| s.ssh_key_value.as_ref()) {
+        if let Some(key) = instance
+            .ssh_settings
+            .as_ref()
+            .and_then(|s| s.ssh_key_value.as_ref())
+        {
             ssh.insert("adminPublicKey".into(), json!(key));
         }
         properties.insert("sshSettings".into(), Value::Object(ssh));
@@ -141,8 +148,14 @@ fn instance_properties(instance: &ComputeInstance) -> Value {
             json!({"assignedUser": {"objectId": object_id, "tenantId": tenant_id}}),
         );
     }
-    if let Some(minutes) = instance.idle_time_before_shutdown_minutes.filter(|m| *m != 0) {
-        properties.insert("idleTimeBeforeShutdown".into(), json!(format!("PT{minutes}M")));
+    if let Some(minutes) = instance
+        .idle_time_before_shutdown_minutes
+        .filter(|m| *m != 0)
+    {
+        properties.insert(
+            "idleTimeBeforeShutdown".into(),
+            json!(format!("PT{minutes}M")),
+        );
     } else if let Some(idle) = &instance.idle_time_before_shutdown {
         properties.insert("idleTimeBeforeShutdown".into(), json!(idle));
     }
@@ -150,7 +163,10 @@ fn instance_properties(instance: &ComputeInstance) -> Value {
         "enableNodePublicIp".into(),
         json!(instance.enable_node_public_ip.unwrap_or(true)),
     );
-    properties.insert("enableSSO".into(), json!(instance.enable_sso.unwrap_or(true)));
+    properties.insert(
+        "enableSSO".into(),
+        json!(instance.enable_sso.unwrap_or(true)),
+    );
     properties.insert(
         "enableRootAccess".into(),
         json!(instance.enable_root_access.unwrap_or(true)),

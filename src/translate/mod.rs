@@ -17,8 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::Located;
 use crate::model::{
-    CodeSource, Common, ComponentUse, Data, DataInput, EnvSource, Environment, JobInput,
-    JobOutput,
+    CodeSource, Common, ComponentUse, Data, DataInput, EnvSource, Environment, JobInput, JobOutput,
 };
 pub use compute::compute;
 
@@ -28,8 +27,11 @@ pub use compute::compute;
 /// the field out.
 pub trait Resolve {
     /// The ARM id of the code version holding `code`, with `includes` merged in.
-    fn code(&mut self, code: &Located<CodeSource>, includes: &[std::path::PathBuf])
-    -> Option<String>;
+    fn code(
+        &mut self,
+        code: &Located<CodeSource>,
+        includes: &[std::path::PathBuf],
+    ) -> Option<String>;
     /// The id of the environment (an ARM id, or a registry or curated reference as written).
     fn environment(&mut self, environment: &Located<EnvSource>) -> Option<String>;
     /// The ARM id of a compute, or a binding as written.

@@ -23,7 +23,11 @@ fn job_properties(job: &Job, job_type: &str, name: &str, experiment: &str) -> Ma
     );
     properties.insert(
         "experimentName".into(),
-        json!(job.experiment_name.clone().unwrap_or_else(|| experiment.to_owned())),
+        json!(
+            job.experiment_name
+                .clone()
+                .unwrap_or_else(|| experiment.to_owned())
+        ),
     );
     if let Some(description) = &job.common.description {
         properties.insert("description".into(), json!(description));
@@ -78,7 +82,10 @@ fn settings(pipeline: &PipelineJob, resolve: &mut dyn Resolve) -> Value {
         settings.insert("default_compute".into(), json!(id));
     }
     if let Some(datastore) = &pipeline.settings.default_datastore {
-        settings.insert("default_datastore".into(), json!(resolve.datastore(datastore)));
+        settings.insert(
+            "default_datastore".into(),
+            json!(resolve.datastore(datastore)),
+        );
     }
     for (key, value) in &pipeline.settings.other {
         settings.insert(key.clone(), value.clone());
@@ -107,7 +114,10 @@ fn node_body(node: &Node, resolve: &mut dyn Resolve) -> Value {
     if let Some(usage) = &node.component {
         body.insert("_source".into(), json!(source_tag(usage)));
     }
-    let component_id = node.component.as_ref().and_then(|usage| resolve.component(usage));
+    let component_id = node
+        .component
+        .as_ref()
+        .and_then(|usage| resolve.component(usage));
     if node.kind == NodeKind::Sweep {
         if let Some(id) = component_id {
             body.insert("trial".into(), json!({ "componentId": id }));
@@ -179,7 +189,11 @@ fn node_override(key: &str, value: &Value) -> Value {
         }
         "mini_batch_size" => mini_batch_size(value).map_or(value.clone(), |n| json!(n)),
         "identity" => {
-            let kind = match value.get("type").and_then(Value::as_str).unwrap_or_default() {
+            let kind = match value
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
                 "user_identity" => "UserIdentity",
                 "managed" | "managed_identity" => "Managed",
                 _ => "AMLToken",
@@ -188,7 +202,11 @@ fn node_override(key: &str, value: &Value) -> Value {
             out.insert("identity_type".into(), json!(kind));
             if let Some(map) = value.as_object() {
                 for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "type") {
-                    let key = if key == "msi_resource_id" { "resource_id" } else { key };
+                    let key = if key == "msi_resource_id" {
+                        "resource_id"
+                    } else {
+                        key
+                    };
                     out.insert(key.into(), value.clone());
                 }
             }
@@ -199,7 +217,9 @@ fn node_override(key: &str, value: &Value) -> Value {
             let mut out = Map::new();
             out.insert("job_limits_type".into(), json!("Command"));
             if let Some(timeout) = value.get("timeout") {
-                let timeout = timeout.as_i64().map_or(timeout.clone(), |s| json!(iso_duration(s)));
+                let timeout = timeout
+                    .as_i64()
+                    .map_or(timeout.clone(), |s| json!(iso_duration(s)));
                 out.insert("timeout".into(), timeout);
             }
             Value::Object(out)
@@ -282,7 +302,9 @@ fn spark_node_conf(conf: &Value) -> Value {
     let mut conf = conf.as_object().cloned().unwrap_or_default();
     let dynamic = conf
         .get("spark.dynamicAllocation.enabled")
-        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")));
+        .is_some_and(|v| {
+            v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+        });
     if dynamic
         && !conf.contains_key("spark.executor.instances")
         && let Some(min) = conf.get("spark.dynamicAllocation.minExecutors").cloned()
@@ -315,8 +337,14 @@ fn parallel_node_fields(node: &Node, body: &mut Map<String, Value>, resolve: &mu
 }
 
 fn sweep_node_fields(sweep: &SweepSettings, body: &mut Map<String, Value>) {
-    body.insert("search_space".into(), Value::Object(sweep.search_space.clone()));
-    body.insert("sampling_algorithm".into(), sweep.sampling_algorithm.clone());
+    body.insert(
+        "search_space".into(),
+        Value::Object(sweep.search_space.clone()),
+    );
+    body.insert(
+        "sampling_algorithm".into(),
+        sweep.sampling_algorithm.clone(),
+    );
     body.insert("objective".into(), sweep.objective.clone());
     body.insert("limits".into(), sweep.limits.clone());
     if let Some(policy) = &sweep.early_termination {
@@ -445,7 +473,10 @@ fn trial(sweep: &SweepJob, resolve: &mut dyn Resolve) -> Value {
         json!(command.environment_variables),
     );
     if let Some(distribution) = &command.distribution {
-        trial.insert("distribution".into(), super::distribution_rest(distribution));
+        trial.insert(
+            "distribution".into(),
+            super::distribution_rest(distribution),
+        );
     }
     if let Some(resources) = &command.resources {
         trial.insert("resources".into(), super::resources_rest(resources));
@@ -544,7 +575,10 @@ fn sampling_rest(sampling: &Value) -> Value {
 }
 
 fn early_termination_rest(policy: &Value) -> Value {
-    let kind = policy.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = policy
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let rest_kind = match kind {
         "bandit" => "Bandit",
         "median_stopping" => "MedianStopping",

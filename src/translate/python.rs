@@ -154,15 +154,36 @@ mod tests {
 
     #[test]
     fn defaults_are_parsed_as_their_type() {
-        assert_eq!(coerce(&scalar(ScalarKind::Int(1024), "1024"), "number").as_deref(), Some("1024.0"));
-        assert_eq!(coerce(&scalar(ScalarKind::Str, "1e-3"), "number").as_deref(), Some("0.001"));
-        assert_eq!(coerce(&scalar(ScalarKind::Int(3), "3"), "integer").as_deref(), Some("3"));
-        assert_eq!(coerce(&scalar(ScalarKind::Float(10.0), "10.0"), "integer").as_deref(), Some("10"));
-        assert_eq!(coerce(&scalar(ScalarKind::Bool(false), "false"), "boolean").as_deref(), Some("False"));
-        assert_eq!(coerce(&scalar(ScalarKind::Str, "TRUE"), "boolean").as_deref(), Some("True"));
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Int(1024), "1024"), "number").as_deref(),
+            Some("1024.0")
+        );
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Str, "1e-3"), "number").as_deref(),
+            Some("0.001")
+        );
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Int(3), "3"), "integer").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Float(10.0), "10.0"), "integer").as_deref(),
+            Some("10")
+        );
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Bool(false), "false"), "boolean").as_deref(),
+            Some("False")
+        );
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Str, "TRUE"), "boolean").as_deref(),
+            Some("True")
+        );
         assert_eq!(coerce(&scalar(ScalarKind::Str, "maybe"), "boolean"), None);
         assert_eq!(coerce(&scalar(ScalarKind::Str, "abc"), "number"), None);
-        assert_eq!(coerce(&scalar(ScalarKind::Float(0.5), "0.5"), "string").as_deref(), Some("0.5"));
+        assert_eq!(
+            coerce(&scalar(ScalarKind::Float(0.5), "0.5"), "string").as_deref(),
+            Some("0.5")
+        );
     }
 
     #[test]

@@ -155,9 +155,9 @@ impl World {
                     snapshot.versions.insert(key, versions);
                 }
                 Query::Get(path) => {
-                    let declared = path
-                        .strip_prefix("computes/")
-                        .is_some_and(|name| self.declared.contains(&(Kind::Compute, name.to_owned())));
+                    let declared = path.strip_prefix("computes/").is_some_and(|name| {
+                        self.declared.contains(&(Kind::Compute, name.to_owned()))
+                    });
                     let object = (path.starts_with("computes/") && !declared).then(|| {
                         json!({"name": path.trim_start_matches("computes/"), "properties": {"computeType": "AmlCompute"}})
                     });
@@ -278,7 +278,10 @@ pub fn expected_puts(golden_puts: &[Sent], map: &BTreeMap<String, String>) -> Ve
                 .and_then(|b| b.pointer("/properties/componentSpec"))
                 .cloned()
         {
-            if let Some((_, old)) = put.path.rsplit_once("/components/azureml_anonymous/versions/") {
+            if let Some((_, old)) = put
+                .path
+                .rsplit_once("/components/azureml_anonymous/versions/")
+            {
                 let new = anonymous_hash(&spec, &["name", "version", "_source", "id"]);
                 map.insert(old.to_owned(), new.clone());
                 sent.path = sent.path.replace(old, &new);

@@ -22,8 +22,7 @@ use serde_json::{Map, Value};
 
 use super::runner::{
     Prepared, Resolved, code_location, copy_files, ensure_outputs_folder, execute, io,
-    literal_text,
-    python_shim, resolve_uri, shell_word,
+    literal_text, python_shim, resolve_uri, shell_word,
 };
 use super::store::Store;
 use crate::backend::Result;
@@ -67,14 +66,21 @@ pub(super) fn run_pipeline(
         .cloned()
         .unwrap_or_default();
     if let Some(reason) = unrunnable(&run, &jobs, "") {
-        let _ = writeln!(run.log, "[amlops] the pipeline cannot run on the local workspace: {reason}");
+        let _ = writeln!(
+            run.log,
+            "[amlops] the pipeline cannot run on the local workspace: {reason}"
+        );
         return Ok(Some(1));
     }
     let inputs = top_level_inputs(&run, &properties)?;
     let mut outputs = Ports::new();
     if let Some(map) = properties.get("outputs").and_then(Value::as_object) {
         for (output, value) in map {
-            let folder = output_folder(&run, value.get("uri"), &run_dir.join("outputs").join(output))?;
+            let folder = output_folder(
+                &run,
+                value.get("uri"),
+                &run_dir.join("outputs").join(output),
+            )?;
             outputs.insert(output.clone(), folder.to_string_lossy().into_owned());
         }
     }
@@ -85,7 +91,10 @@ pub(super) fn run_pipeline(
 fn unrunnable(run: &Run<'_>, jobs: &Map<String, Value>, prefix: &str) -> Option<String> {
     for (name, node) in jobs {
         let path = format!("{prefix}{name}");
-        let kind = node.get("type").and_then(Value::as_str).unwrap_or("command");
+        let kind = node
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("command");
         if !matches!(kind, "command" | "pipeline") {
             return Some(format!(
                 "node `{path}` is a {kind} node, which runs only on Azure (command and pipeline nodes run here)"
@@ -96,7 +105,11 @@ fn unrunnable(run: &Run<'_>, jobs: &Map<String, Value>, prefix: &str) -> Option<
             Err(reason) => return Some(format!("node `{path}`: {reason}")),
         };
         if kind == "pipeline" {
-            let children = spec.get("jobs").and_then(Value::as_object).cloned().unwrap_or_default();
+            let children = spec
+                .get("jobs")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             if let Some(reason) = unrunnable(run, &children, &format!("{path}.")) {
                 return Some(reason);
             }
@@ -134,7 +147,10 @@ fn top_level_inputs(run: &Run<'_>, properties: &Value) -> Result<Ports> {
     for (name, input) in map {
         let value = match input.get("jobInputType").and_then(Value::as_str) {
             Some("literal") => input.get("value").map(literal_text).unwrap_or_default(),
-            _ => local_text(run, input.get("uri").and_then(Value::as_str).unwrap_or_default())?,
+            _ => local_text(
+                run,
+                input.get("uri").and_then(Value::as_str).unwrap_or_default(),
+            )?,
         };
         ports.insert(name.clone(), value);
     }
@@ -143,10 +159,12 @@ fn top_level_inputs(run: &Run<'_>, properties: &Value) -> Result<Ports> {
 
 /// A URI as a local path where the workspace holds its content, else as written.
 fn local_text(run: &Run<'_>, uri: &str) -> Result<String> {
-    Ok(match resolve_uri(run.store, run.data_dir, run.scope, uri)? {
-        Resolved::Local(path) => path.to_string_lossy().into_owned(),
-        Resolved::Remote(uri) => uri,
-    })
+    Ok(
+        match resolve_uri(run.store, run.data_dir, run.scope, uri)? {
+            Resolved::Local(path) => path.to_string_lossy().into_owned(),
+            Resolved::Remote(uri) => uri,
+        },
+    )
 }
 
 fn output_folder(run: &Run<'_>, uri: Option<&Value>, fallback: &Path) -> Result<PathBuf> {
@@ -174,13 +192,21 @@ fn order(jobs: &Map<String, Value>) -> Vec<String> {
         let next = depends
             .iter()
             .find(|(name, deps)| {
-                !done.contains(name) && deps.iter().all(|d| done.contains(d) || !jobs.contains_key(d))
+                !done.contains(name)
+                    && deps
+                        .iter()
+                        .all(|d| done.contains(d) || !jobs.contains_key(d))
             })
             .map(|(name, _)| (*name).clone());
         match next {
             Some(name) => done.push(name),
             // A cycle (the reader refuses them): run the rest in name order.
-            None => done.extend(jobs.keys().filter(|k| !done.contains(k)).cloned().collect::<Vec<_>>()),
+            None => done.extend(
+                jobs.keys()
+                    .filter(|k| !done.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
     done
@@ -191,7 +217,10 @@ fn upstream(node: &Value) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let inputs = node.get("inputs").and_then(Value::as_object);
     for input in inputs.into_iter().flat_map(|m| m.values()) {
-        let text = input.get("value").and_then(Value::as_str).unwrap_or_default();
+        let text = input
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         for b in binding::bindings(text) {
             if let Target::Node { node, .. } = b.target() {
                 found.insert(node.to_owned());
@@ -223,8 +252,19 @@ fn run_graph(
         let _ = writeln!(run.log, "[amlops] node `{path}`: starting");
         let code = match spec.get("type").and_then(Value::as_str) {
             Some("pipeline") => {
-                let children = spec.get("jobs").and_then(Value::as_object).cloned().unwrap_or_default();
-                run_graph(run, &children, &bound, &written, &node_dir, &format!("{path}."))?
+                let children = spec
+                    .get("jobs")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                run_graph(
+                    run,
+                    &children,
+                    &bound,
+                    &written,
+                    &node_dir,
+                    &format!("{path}."),
+                )?
             }
             _ => run_command_node(run, node, &spec, &bound, &written, &node_dir)?,
         };
@@ -236,7 +276,9 @@ fn run_graph(
                 let _ = writeln!(
                     run.log,
                     "[amlops] node `{path}`: {}; the nodes after it do not run",
-                    other.map_or("stopped".to_owned(), |c| format!("failed with exit status {c}"))
+                    other.map_or("stopped".to_owned(), |c| format!(
+                        "failed with exit status {c}"
+                    ))
                 );
                 return Ok(other.or(None));
             }
@@ -271,7 +313,10 @@ fn node_inputs(
                 let text = input.get("value").map(literal_text).unwrap_or_default();
                 bind(&text, parent, produced)
             }
-            _ => Some(local_text(run, input.get("uri").and_then(Value::as_str).unwrap_or_default())?),
+            _ => Some(local_text(
+                run,
+                input.get("uri").and_then(Value::as_str).unwrap_or_default(),
+            )?),
         };
         match value {
             Some(value) => {
@@ -321,8 +366,16 @@ fn node_outputs(
     dir: &Path,
 ) -> Result<Ports> {
     let mut folders = Ports::new();
-    let declared = spec.get("outputs").and_then(Value::as_object).cloned().unwrap_or_default();
-    let settings = node.get("outputs").and_then(Value::as_object).cloned().unwrap_or_default();
+    let declared = spec
+        .get("outputs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let settings = node
+        .get("outputs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     for (name, port) in &declared {
         let fallback = dir.join("outputs").join(name);
         let setting = settings.get(name);
@@ -340,7 +393,10 @@ fn node_outputs(
         };
         let is_file = port.get("type").and_then(Value::as_str) == Some("uri_file");
         let dir_to_make = if is_file {
-            folder.parent().map(Path::to_path_buf).unwrap_or(folder.clone())
+            folder
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or(folder.clone())
         } else {
             folder.clone()
         };
@@ -365,12 +421,19 @@ fn run_command_node(
         copy_code(run, id, &code_dir)?;
     }
     ensure_outputs_folder(&code_dir)?;
-    let command = spec.get("command").and_then(Value::as_str).unwrap_or_default();
+    let command = spec
+        .get("command")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let command = substitute(command, inputs, outputs, &Ports::new(), &run.name);
     let env = environment(node.get("environment_variables"), &run.name, dir)?;
     let timeout = node
         .pointer("/limits/timeout")
-        .and_then(|t| t.as_str().and_then(crate::translate::parse_iso_duration).or(t.as_i64()))
+        .and_then(|t| {
+            t.as_str()
+                .and_then(crate::translate::parse_iso_duration)
+                .or(t.as_i64())
+        })
         .filter(|s| *s > 0)
         .map(|s| Duration::from_secs(s as u64));
     let _ = writeln!(run.log, "[amlops] $ {command}");
@@ -410,7 +473,11 @@ fn substitute(command: &str, inputs: &Ports, outputs: &Ports, space: &Ports, nam
 fn environment(variables: Option<&Value>, name: &str, dir: &Path) -> Result<Vec<(String, String)>> {
     let mut env: Vec<(String, String)> = variables
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), literal_text(v))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), literal_text(v)))
+                .collect()
+        })
         .unwrap_or_default();
     env.push(("AZUREML_RUN_ID".into(), name.to_owned()));
     env.push(("AMLOPS_RUN_DIR".into(), dir.to_string_lossy().into_owned()));
@@ -474,11 +541,15 @@ pub(super) fn run_sweep(
             }
         }
         let code = run_trial(&mut run, &trial, &inputs, &outputs, parameters, &dir)?;
-        let _ = writeln!(run.log, "[amlops] trial {i}: {}", match code {
-            Some(0) => "completed".to_owned(),
-            Some(c) => format!("failed with exit status {c}"),
-            None => "stopped".to_owned(),
-        });
+        let _ = writeln!(
+            run.log,
+            "[amlops] trial {i}: {}",
+            match code {
+                Some(0) => "completed".to_owned(),
+                Some(c) => format!("failed with exit status {c}"),
+                None => "stopped".to_owned(),
+            }
+        );
         if code.is_none() {
             return Ok(None);
         }
@@ -492,7 +563,11 @@ pub(super) fn run_sweep(
         serde_json::to_string_pretty(&trials).unwrap_or_default(),
     )
     .map_err(io(run_dir))?;
-    Ok(if completed > 0 || trials.is_empty() { Some(0) } else { last })
+    Ok(if completed > 0 || trials.is_empty() {
+        Some(0)
+    } else {
+        last
+    })
 }
 
 fn max_trials(properties: &Value) -> usize {
@@ -517,7 +592,10 @@ fn run_trial(
         copy_code(run, code, &code_dir)?;
     }
     ensure_outputs_folder(&code_dir)?;
-    let command = trial.get("command").and_then(Value::as_str).unwrap_or_default();
+    let command = trial
+        .get("command")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let command = substitute(command, inputs, outputs, parameters, &run.name);
     let env = environment(trial.get("environmentVariables"), &run.name, dir)?;
     let _ = writeln!(run.log, "[amlops] $ {command}");
@@ -554,13 +632,19 @@ fn draw(space: Option<&Value>, sampling: Option<&Value>, count: usize, name: &st
     let seed = sampling
         .and_then(|s| s.get("seed"))
         .and_then(Value::as_u64)
-        .unwrap_or_else(|| name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
+        .unwrap_or_else(|| {
+            name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            })
+        });
     let mut random = SplitMix(seed);
     (0..count)
         .map(|_| {
             space
                 .iter()
-                .map(|(param, kind, arguments)| (param.clone(), sample(kind, arguments, &mut random)))
+                .map(|(param, kind, arguments)| {
+                    (param.clone(), sample(kind, arguments, &mut random))
+                })
                 .collect()
         })
         .collect()
@@ -616,7 +700,11 @@ fn sample(kind: &str, arguments: &[Value], random: &mut SplitMix) -> String {
     };
     let value = match kind {
         "choice" => {
-            let values = arguments.first().and_then(Value::as_array).cloned().unwrap_or_default();
+            let values = arguments
+                .first()
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if values.is_empty() {
                 return String::new();
             }
@@ -625,9 +713,15 @@ fn sample(kind: &str, arguments: &[Value], random: &mut SplitMix) -> String {
         }
         "randint" => return (random.next() % (number(0).max(1.0) as u64)).to_string(),
         "uniform" => number(0) + random.unit() * (number(1) - number(0)),
-        "quniform" => quantize(number(0) + random.unit() * (number(1) - number(0)), number(2)),
+        "quniform" => quantize(
+            number(0) + random.unit() * (number(1) - number(0)),
+            number(2),
+        ),
         "loguniform" => (number(0) + random.unit() * (number(1) - number(0))).exp(),
-        "qloguniform" => quantize((number(0) + random.unit() * (number(1) - number(0))).exp(), number(2)),
+        "qloguniform" => quantize(
+            (number(0) + random.unit() * (number(1) - number(0))).exp(),
+            number(2),
+        ),
         "normal" => number(0) + number(1) * normal(random),
         "qnormal" => quantize(number(0) + number(1) * normal(random), number(2)),
         "lognormal" => (number(0) + number(1) * normal(random)).exp(),
@@ -656,7 +750,10 @@ mod tests {
     fn unbound_inputs_stay_unbound() {
         let parent = Ports::from([("set".to_owned(), "1".to_owned())]);
         let produced = BTreeMap::new();
-        assert_eq!(bind("${{parent.inputs.set}}", &parent, &produced).as_deref(), Some("1"));
+        assert_eq!(
+            bind("${{parent.inputs.set}}", &parent, &produced).as_deref(),
+            Some("1")
+        );
         assert_eq!(bind("${{parent.inputs.unset}}", &parent, &produced), None);
         assert_eq!(bind("plain", &parent, &produced).as_deref(), Some("plain"));
     }
@@ -680,6 +777,9 @@ mod tests {
             "job",
         );
         assert_eq!(grid.len(), 5);
-        assert_eq!(grid[0], Ports::from([("a".into(), "1".into()), ("b".into(), "x".into())]));
+        assert_eq!(
+            grid[0],
+            Ports::from([("a".into(), "1".into()), ("b".into(), "x".into())])
+        );
     }
 }

@@ -67,7 +67,9 @@ pub fn run(data_dir: &Path, scope: &Scope, name: &str) -> Result<String> {
         .and_then(Value::as_str)
         .unwrap_or("Command");
     let outcome = match job_type {
-        "Pipeline" => super::graph::run_pipeline(&mut store, data_dir, scope, &job, &run_dir, &mut log),
+        "Pipeline" => {
+            super::graph::run_pipeline(&mut store, data_dir, scope, &job, &run_dir, &mut log)
+        }
         "Sweep" => super::graph::run_sweep(&mut store, data_dir, scope, &job, &run_dir, &mut log),
         "Command" => prepare(&store, data_dir, scope, &job, &run_dir, &mut log)
             .and_then(|prepared| execute(&mut store, scope, name, &prepared, &mut log)),
@@ -397,7 +399,12 @@ pub(super) enum Resolved {
 
 /// A URI as this machine can read it: datastore paths and registered data inside the
 /// workspace become local paths; anything else stays as written.
-pub(super) fn resolve_uri(store: &Store, data_dir: &Path, scope: &Scope, uri: &str) -> Result<Resolved> {
+pub(super) fn resolve_uri(
+    store: &Store,
+    data_dir: &Path,
+    scope: &Scope,
+    uri: &str,
+) -> Result<Resolved> {
     if let Some(rest) = uri.strip_prefix("azureml://datastores/") {
         let (datastore, path) = rest.split_once("/paths/").unwrap_or((rest, ""));
         return Ok(datastore_path(data_dir, datastore, path)
@@ -432,7 +439,12 @@ pub fn datastore_path(data_dir: &Path, datastore: &str, path: &str) -> Option<Pa
         .then(|| data_dir.join("datastores").join(datastore).join(relative))
 }
 
-pub(super) fn code_location(store: &Store, data_dir: &Path, scope: &Scope, code_id: &str) -> Result<PathBuf> {
+pub(super) fn code_location(
+    store: &Store,
+    data_dir: &Path,
+    scope: &Scope,
+    code_id: &str,
+) -> Result<PathBuf> {
     let Some(relative) = scope.relative(code_id) else {
         return Err(BackendError::Other(format!(
             "code {code_id} is not in this workspace"
