@@ -272,3 +272,42 @@ fn component_hash(spec: &Value, omit: &[&str]) -> String {
 pub fn is_anonymous(component: &Component) -> bool {
     component.name.is_none() || component.origin == ComponentOrigin::Job
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_versions_hash_the_specification_as_the_sdk_does() {
+        // A component of `cli/jobs/basics/hello-pipeline-io.yml`, with the version the SDK gave it.
+        let spec = json!({
+            "_source": "YAML.JOB",
+            "command": "echo \"hello\" && echo \"world\" > ${{outputs.world_output}}/world.txt",
+            "environment": "azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
+            "is_deterministic": true,
+            "name": "azureml_anonymous",
+            "outputs": {"world_output": {"type": "uri_folder"}},
+            "type": "command",
+            "version": "1",
+        });
+        assert_eq!(
+            anonymous_version(&spec),
+            "4cc06ea3-1d89-1537-e535-32597689d184"
+        );
+    }
+
+    #[test]
+    fn partition_keys_hash_as_a_list() {
+        let sent = json!({"type": "parallel", "partition_keys": "[\"a\", \"b\"]"});
+        let listed = json!({"type": "parallel", "partition_keys": ["a", "b"]});
+        assert_eq!(anonymous_version(&sent), component_hash(&listed, &[]));
+    }
+
+    #[test]
+    fn mini_batch_sizes() {
+        assert_eq!(mini_batch_size(&json!("10kb")), Some(10240));
+        assert_eq!(mini_batch_size(&json!("5")), Some(5));
+        assert_eq!(mini_batch_size(&json!("2MB")), Some(2 << 20));
+        assert_eq!(mini_batch_size(&json!("x")), None);
+    }
+}

@@ -232,3 +232,86 @@ fn attached_properties(attached: &AttachedCompute, properties: &mut Map<String, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Loc, Located, SourceFile};
+    use crate::model::{SshSettings, VmSsh};
+    use serde_json::json;
+
+    fn located<T>(value: T) -> Located<T> {
+        Located::new(
+            value,
+            Loc::file_start(&SourceFile::new(
+                std::path::Path::new("c.yml"),
+                String::new(),
+            )),
+        )
+    }
+
+    fn compute(spec: ComputeSpec) -> Compute {
+        Compute {
+            name: located("c1".to_owned()),
+            description: None,
+            tags: Default::default(),
+            location: None,
+            identity: None,
+            spec,
+        }
+    }
+
+    #[test]
+    fn clusters_with_ssh_allow_local_auth() {
+        let aml = AmlCompute {
+            ssh_settings: Some(SshSettings {
+                admin_username: Some("u".into()),
+                admin_password: Some("p".into()),
+                ssh_key_value: None,
+            }),
+            ..AmlCompute::default()
+        };
+        let body = super::compute(&compute(ComputeSpec::AmlCompute(aml)), "eastus");
+        assert_eq!(body["properties"]["disableLocalAuth"], json!(false));
+        assert_eq!(body["location"], json!("eastus"));
+    }
+
+    #[test]
+    fn instances_carry_the_sdk_defaults_and_schedules() {
+        let instance = ComputeInstance {
+            idle_time_before_shutdown_minutes: Some(30),
+            schedules: Some(json!({"computeStartStop": []})),
+            ..ComputeInstance::default()
+        };
+        let body = super::compute(&compute(ComputeSpec::Instance(instance)), "eastus");
+        let properties = &body["properties"]["properties"];
+        assert_eq!(body["properties"]["computeType"], json!("ComputeInstance"));
+        assert_eq!(properties["vmSize"], json!(DEFAULT_VM_SIZE));
+        assert_eq!(properties["idleTimeBeforeShutdown"], json!("PT30M"));
+        assert_eq!(properties["enableRootAccess"], json!(true));
+        assert_eq!(properties["applicationSharingPolicy"], json!("Shared"));
+        assert_eq!(properties["schedules"], json!({"computeStartStop": []}));
+    }
+
+    #[test]
+    fn attached_machines_name_their_account() {
+        let attached = AttachedCompute {
+            kind: AttachedKind::VirtualMachine,
+            resource_id: Some(located("/subscriptions/s/vm".to_owned())),
+            vm_ssh: Some(VmSsh {
+                admin_username: Some("u".into()),
+                admin_password: Some("p".into()),
+                ssh_port: None,
+                private_key: None,
+            }),
+            namespace: None,
+            properties: None,
+        };
+        let body = super::compute(&compute(ComputeSpec::Attached(attached)), "eastus");
+        assert_eq!(
+            body["properties"],
+            json!({"computeType": "VirtualMachine", "resourceId": "/subscriptions/s/vm",
+                "properties": {"sshPort": 22, "administratorAccount": {"username": "u", "password": "p"}}})
+        );
+    }
+}

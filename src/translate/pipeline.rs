@@ -593,3 +593,67 @@ fn early_termination_rest(policy: &Value) -> Value {
     }
     Value::Object(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_spaces_and_sampling_in_rest_shape() {
+        assert_eq!(
+            search_expression(&json!({"type": "choice", "values": ["a", "b"]})),
+            json!(["choice", [["a", "b"]]])
+        );
+        assert_eq!(
+            search_expression(
+                &json!({"type": "quniform", "min_value": 1, "max_value": 5.0, "q": 1})
+            ),
+            json!(["quniform", [1, 5.0, 1]])
+        );
+        assert_eq!(
+            sampling_rest(&json!({"type": "random", "seed": 3, "rule": "sobol"})),
+            json!({"samplingAlgorithmType": "Random", "seed": 3, "rule": "Sobol"})
+        );
+        assert_eq!(
+            sampling_rest(&json!("grid")),
+            json!({"samplingAlgorithmType": "Grid"})
+        );
+        assert_eq!(
+            early_termination_rest(
+                &json!({"type": "bandit", "slack_factor": 0.1, "evaluation_interval": 2})
+            ),
+            json!({"policyType": "Bandit", "slackFactor": 0.1, "evaluationInterval": 2})
+        );
+    }
+
+    #[test]
+    fn spark_nodes_start_dynamic_allocation_at_its_minimum() {
+        let conf = json!({"spark.dynamicAllocation.enabled": true, "spark.dynamicAllocation.minExecutors": 2});
+        assert_eq!(spark_node_conf(&conf)["spark.executor.instances"], json!(2));
+        let fixed = json!({"spark.executor.instances": 4});
+        assert_eq!(spark_node_conf(&fixed), fixed);
+    }
+
+    #[test]
+    fn node_settings_in_the_node_vocabulary() {
+        assert_eq!(
+            node_override(
+                "distribution",
+                &json!({"type": "pytorch", "process_count_per_instance": 2})
+            ),
+            json!({"distribution_type": "PyTorch", "process_count_per_instance": 2})
+        );
+        assert_eq!(
+            node_override("limits", &json!({"timeout": 3600})),
+            json!({"job_limits_type": "Command", "timeout": "PT1H"})
+        );
+        assert_eq!(
+            node_override("identity", &json!({"type": "managed", "client_id": "c"})),
+            json!({"identity_type": "Managed", "client_id": "c"})
+        );
+        assert_eq!(
+            node_override("partition_keys", &json!(["a"])),
+            json!("[\"a\"]")
+        );
+    }
+}
