@@ -250,7 +250,77 @@ fn read_graph(
         graph.jobs.insert(name, node.node);
     }
     check_edges(&graph, path, problems);
+    check_cycles(&graph, path, problems);
     Some(graph)
+}
+
+/// The nodes whose outputs `node` reads.
+fn upstream(node: &PipelineNode) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for input in node.inputs.values() {
+        if let NodeInput::Binding { expr, .. } = input {
+            for b in binding::bindings(&expr.value) {
+                if let Target::Node { node, .. } = b.target() {
+                    found.insert(node.to_owned());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A pipeline is a graph without cycles: a node cannot wait for its own outputs, however
+/// indirectly.
+fn check_cycles(graph: &Graph, path: &str, problems: &mut Problems) {
+    let edges: BTreeMap<&String, BTreeSet<String>> = graph
+        .jobs
+        .iter()
+        .map(|(name, node)| (name, upstream(node)))
+        .collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let ready: Vec<String> = edges
+            .iter()
+            .filter(|(name, deps)| {
+                !done.contains(name.as_str())
+                    && deps
+                        .iter()
+                        .all(|d| done.contains(d) || !graph.jobs.contains_key(d))
+            })
+            .map(|(name, _)| (*name).clone())
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        done.extend(ready);
+    }
+    let stuck: Vec<&String> = edges
+        .keys()
+        .filter(|n| !done.contains(n.as_str()))
+        .copied()
+        .collect();
+    let Some(first) = stuck.first() else {
+        return;
+    };
+    let node = &graph.jobs[*first];
+    let other = edges[first]
+        .iter()
+        .find(|d| stuck.iter().any(|s| s == d))
+        .cloned()
+        .unwrap_or_default();
+    problems.push(
+        Diagnostic::error(format!(
+            "nodes {} wait for each other's outputs: node `{}` reads node `{other}`, which depends on it",
+            stuck
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            first
+        ))
+        .at(&node.loc)
+        .field(join(path, first)),
+    );
 }
 
 fn node_name_ok(name: &str) -> bool {
@@ -1288,6 +1358,18 @@ mod tests {
                 "{text:?} not in {messages:#?}"
             );
         }
+    }
+
+    #[test]
+    fn cycles_name_both_ends() {
+        let manifest = read(&format!(
+            "type: pipeline\njobs:\n  a:\n    command: echo ${{{{inputs.x}}}}\n    environment: {ENV}\n    inputs:\n      x: ${{{{parent.jobs.b.outputs.o}}}}\n    outputs:\n      o:\n  b:\n    command: echo ${{{{inputs.x}}}}\n    environment: {ENV}\n    inputs:\n      x: ${{{{parent.jobs.a.outputs.o}}}}\n    outputs:\n      o:\n"
+        ));
+        let error = manifest.diagnostics.errors().next().expect("an error");
+        assert_eq!(
+            error.message,
+            "nodes `a`, `b` wait for each other's outputs: node `a` reads node `b`, which depends on it"
+        );
     }
 
     #[test]
