@@ -96,6 +96,11 @@ fn compute(body: &Value, properties: &Value, out: &mut Map<String, Value>) {
     if let Some(identity) = body.get("identity").filter(|i| !i.is_null()) {
         out.insert("identity".into(), identity_view(identity));
     }
+    match compute_type {
+        "AmlCompute" | "" => {}
+        "ComputeInstance" => return instance(properties, out),
+        _ => return attached(properties, out),
+    }
     let Some(aml) = properties.get("properties") else {
         return;
     };
@@ -141,6 +146,61 @@ fn compute(body: &Value, properties: &Value, out: &mut Map<String, Value>) {
     if let Some(subnet) = aml.pointer("/subnet/id") {
         out.insert("network_settings".into(), json!({ "subnet": subnet }));
     }
+}
+
+/// A compute instance in its YAML's words; schedules and setup scripts as the REST API holds
+/// them (in snake case).
+fn instance(properties: &Value, out: &mut Map<String, Value>) {
+    let Some(ci) = properties.get("properties") else {
+        return;
+    };
+    copy(ci, "vmSize", out, "size");
+    for (rest, yaml) in [
+        ("enableNodePublicIp", "enable_node_public_ip"),
+        ("enableSSO", "enable_sso"),
+        ("enableRootAccess", "enable_root_access"),
+        ("enableOSPatching", "enable_os_patching"),
+        ("releaseQuotaOnStop", "release_quota_on_stop"),
+        ("idleTimeBeforeShutdown", "idle_time_before_shutdown"),
+    ] {
+        copy(ci, rest, out, yaml);
+    }
+    if let Some(access) = ci
+        .pointer("/sshSettings/sshPublicAccess")
+        .and_then(Value::as_str)
+    {
+        out.insert(
+            "ssh_public_access_enabled".into(),
+            json!(access == "Enabled"),
+        );
+    }
+    if let Some(subnet) = ci.pointer("/subnet/id") {
+        out.insert("network_settings".into(), json!({ "subnet": subnet }));
+    }
+    for (rest, yaml) in [
+        ("schedules", "schedules"),
+        ("setupScripts", "setup_scripts"),
+    ] {
+        if let Some(value) = ci.get(rest).filter(|v| !v.is_null()) {
+            out.insert(yaml.into(), snake_keys(value));
+        }
+    }
+}
+
+/// An attached compute: what it attaches, and how amlops logs in to a virtual machine
+/// (secrets left out: the service never returns them).
+fn attached(properties: &Value, out: &mut Map<String, Value>) {
+    copy(properties, "resourceId", out, "resource_id");
+    let Some(inner) = properties.get("properties") else {
+        return;
+    };
+    if let Some(user) = inner.pointer("/administratorAccount/username") {
+        out.insert("ssh_settings".into(), json!({ "admin_username": user }));
+    }
+    if let Some(port) = inner.get("sshPort") {
+        out.insert("ssh_port".into(), port.clone());
+    }
+    copy(inner, "namespace", out, "namespace");
 }
 
 fn identity_view(identity: &Value) -> Value {
