@@ -18,6 +18,7 @@
 )]
 
 pub mod apply;
+pub mod auth;
 pub mod backend;
 pub mod content;
 pub mod diag;

@@ -80,7 +80,7 @@ pub async fn prepare(
             return Ok(Err(ExitCode::from(1)));
         }
     };
-    let backend = target::open(target_args, &dir.dir, detached_runs)?;
+    let backend = target::open(target_args, &dir.dir, detached_runs).await?;
     let project = workflow::project_name(&manifest.root);
     let request = PlanRequest {
         manifest: &manifest,

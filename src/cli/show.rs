@@ -49,7 +49,7 @@ const ASSETS: &[(&str, &str)] = &[
 ];
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let backend = target::open(&args.target, &args.dir.dir, false).await?;
     let inventory = inventory(backend.as_ref()).await?;
     if args.json {
         ui::out(&format!("{}\n", serde_json::to_string_pretty(&inventory)?));
@@ -208,7 +208,7 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let backend = target::open(&args.target, &args.dir.dir, false).await?;
     let mut name = args.job.clone();
     if args.job.starts_with("job.") {
         let jobs = backend
