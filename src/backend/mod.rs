@@ -9,7 +9,9 @@ pub mod arm;
 pub mod local;
 mod open;
 
-pub use open::{OpenError, OpenOptions, Opened, open};
+pub use open::{
+    ArmTuning, OpenError, OpenOptions, Opened, http_client, local_data_dir, open, open_arm,
+};
 
 use async_trait::async_trait;
 use futures::{StreamExt as _, TryStreamExt as _};

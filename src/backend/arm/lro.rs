@@ -51,7 +51,7 @@ pub fn followable(endpoint: &Url, link: &str, what: &str) -> Result<Url, Backend
         .map_err(|_| BackendError::Other(format!("the service returned an invalid {what}")))?;
     if !same_origin(endpoint, &url) {
         return Err(BackendError::Other(format!(
-            "refusing to follow a {what} to {} (not the endpoint {}): the token is sent to the endpoint only",
+            "refusing to follow the {what} to {} (not the endpoint {}): the token is sent to the endpoint only",
             url.host_str().unwrap_or("another host"),
             endpoint.host_str().unwrap_or_default()
         )));
@@ -269,7 +269,7 @@ mod tests {
         let error = followable(&endpoint, "https://evil.example/x", "next page link").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "refusing to follow a next page link to evil.example (not the endpoint management.azure.com): the token is sent to the endpoint only"
+            "refusing to follow the next page link to evil.example (not the endpoint management.azure.com): the token is sent to the endpoint only"
         );
         assert!(followable(&endpoint, "http://management.azure.com/x", "link").is_err());
         let local = Url::parse("http://127.0.0.1:8080").unwrap();
