@@ -1338,8 +1338,14 @@ fn content_view(kind: Kind, body: &Value, scope: &Scope) -> Value {
     v
 }
 
+/// Whether a live version holds the desired content, with the noise rules of
+/// [`normalize`] (a live version carries server-added properties and relocated uploads).
 fn same_content(kind: Kind, desired: &Value, live: &Value, scope: &Scope) -> bool {
-    content_view(kind, desired, scope) == content_view(kind, live, scope)
+    normalize::same_view(
+        kind,
+        &content_view(kind, desired, scope),
+        &content_view(kind, live, scope),
+    )
 }
 
 fn ensure_map(body: &mut Value, pointer: &str) {
