@@ -59,8 +59,24 @@ pub enum AuthError {
     },
     #[error("cannot set up {method} authentication: {message}")]
     Setup { method: AuthMethod, message: String },
-    #[error("{method} authentication failed: {message}")]
+    #[error("{method} authentication failed: {message}{}", hint(*.method))]
     Token { method: AuthMethod, message: String },
+}
+
+/// What to try when a method fails.
+fn hint(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::Cli => " (sign in with `az login`, or choose another method with --auth)",
+        AuthMethod::Env => {
+            " (check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate)"
+        }
+        AuthMethod::WorkloadIdentity => {
+            " (check the federated credential of the application and its subject)"
+        }
+        AuthMethod::ManagedIdentity => {
+            " (is a managed identity assigned here, with access to the target?)"
+        }
+    }
 }
 
 impl fmt::Display for AuthMethod {

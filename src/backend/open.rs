@@ -22,20 +22,17 @@ use crate::target::{Connection, TargetSpec};
 /// Why a target could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("cannot open the local workspace in {}: {source}", .data_dir.display())]
+    #[error("cannot open the local workspace in {}: {error}", .data_dir.display())]
     Local {
         data_dir: PathBuf,
-        source: BackendError,
+        error: BackendError,
     },
     #[error("{0}")]
     Target(String),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    #[error("cannot reach {target}: {source}")]
-    Connect {
-        target: String,
-        source: BackendError,
-    },
+    #[error("cannot reach {target}: {error}")]
+    Connect { target: String, error: BackendError },
 }
 
 /// Choices a caller makes about how a target is opened.
@@ -110,9 +107,9 @@ fn open_local(
 ) -> Result<LocalWorkspace, OpenError> {
     let data_dir = local_data_dir(data_dir, manifest_dir);
     let mut workspace =
-        LocalWorkspace::open(&data_dir, Scope::local()).map_err(|source| OpenError::Local {
+        LocalWorkspace::open(&data_dir, Scope::local()).map_err(|error| OpenError::Local {
             data_dir: data_dir.clone(),
-            source,
+            error,
         })?;
     if let Some(exe) = &options.detached_runs {
         workspace = workspace.with_runs(Runs::Detached { exe: exe.clone() });
@@ -167,7 +164,7 @@ pub async fn open_arm(
     let target = scope.to_string();
     let backend = ArmBackend::connect(scope, client, tokens, arm_options)
         .await
-        .map_err(|source| OpenError::Connect { target, source })?;
+        .map_err(|error| OpenError::Connect { target, error })?;
     Ok((backend, choice))
 }
 
