@@ -2,7 +2,7 @@
 //! retries, the cap on requests in flight, tokens, and errors that name the request but never
 //! the token.
 
-mod support;
+mod mock;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use support::{FakeCredential, Log, Seen};
+use mock::{FakeCredential, Log, Seen};
 
 const SUBSCRIPTION: &str = "00000000-0000-0000-0000-0000000000aa";
 const TOKEN_PREFIX: &str = "fake-arm-token-7f3a";
@@ -47,7 +47,7 @@ async fn mock(
                     .await
                     .unwrap_or_default();
                 let request = axum::extract::Request::from_parts(parts, Body::empty());
-                support::record(&log, &request, &bytes);
+                mock::record(&log, &request, &bytes);
                 let seen = log.all().last().cloned().expect("just recorded");
                 if seen.method == "GET" && seen.path == scope().id() {
                     return json_reply(200, json!({"name": "ws", "location": "westeurope"}));
@@ -62,7 +62,7 @@ async fn mock(
             },
         )
         .with_state(state);
-    (support::serve(router).await, log)
+    (mock::serve(router).await, log)
 }
 
 fn json_reply(status: u16, body: Value) -> Response {
@@ -479,7 +479,7 @@ async fn requests_in_flight_are_capped() {
             json_reply(200, json!({"value": []}))
         }
     });
-    let address = support::serve(router).await;
+    let address = mock::serve(router).await;
     let (backend, _) = connect(address, 3).await;
     let backend = Arc::new(backend);
     let calls: Vec<_> = (0..24)

@@ -2,7 +2,7 @@
 //! on 127.0.0.1: Put Blob, parallel Put Block and Put Block List, content found again by its
 //! digest, and a SAS that never shows in an error.
 
-mod support;
+mod mock;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use support::{FakeCredential, Log};
+use mock::{FakeCredential, Log};
 
 const SIGNATURE: &str = "sas-signature-9c1e";
 
@@ -59,7 +59,7 @@ async fn mock(store: Store) -> (SocketAddr, Log) {
                 let bytes = axum::body::to_bytes(body, 1 << 26).await.unwrap_or_default();
                 let headers = parts.headers.clone();
                 let request = axum::extract::Request::from_parts(parts, Body::empty());
-                support::record(&log, &request, &bytes);
+                mock::record(&log, &request, &bytes);
                 let path = request.uri().path().to_owned();
                 let query = request.uri().query().unwrap_or_default().to_owned();
                 let method = request.method().as_str().to_owned();
@@ -83,7 +83,7 @@ async fn mock(store: Store) -> (SocketAddr, Log) {
             },
         )
         .with_state(state);
-    let address = support::serve(router).await;
+    let address = mock::serve(router).await;
     origin.set(format!("http://{address}")).unwrap();
     (address, log)
 }

@@ -3,7 +3,7 @@
 //! identity credential asking an identity endpoint on 127.0.0.1 (as App Service announces
 //! one). The child's environment is cleared first, so no real credential or host is used.
 
-mod support;
+mod mock;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::process::Output;
 
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use support::Log;
+use mock::Log;
 
 const SUBSCRIPTION: &str = "00000000-0000-0000-0000-0000000000d1";
 const CLI_TOKEN: &str = "fake-cli-token-5d2c8e";
@@ -29,12 +29,12 @@ async fn mock() -> (SocketAddr, Log) {
         .fallback(
             |axum::extract::State(log): axum::extract::State<Log>,
              request: axum::extract::Request| async move {
-                support::record(&log, &request, &[]);
+                mock::record(&log, &request, &[]);
                 respond(&request)
             },
         )
         .with_state(log.clone());
-    (support::serve(router).await, log)
+    (mock::serve(router).await, log)
 }
 
 fn respond(request: &axum::extract::Request) -> Response {

@@ -193,6 +193,22 @@ pub trait Backend: Send + Sync {
                 Answer::Code(hash, path) => {
                     snapshot.code_by_hash.insert(hash, path);
                 }
+                Query::JobsOf(address) => {
+                    let filter = format!("{}={address}", crate::plan::tags::ADDRESS);
+                    let jobs = self
+                        .list("jobs", &[("tag", &filter), ("listViewType", "All")])
+                        .await?;
+                    let wanted = serde_json::Value::String(address.clone());
+                    let jobs = jobs
+                        .into_iter()
+                        .filter(|j| {
+                            j.pointer("/properties/tags")
+                                .and_then(|t| t.get(crate::plan::tags::ADDRESS))
+                                == Some(&wanted)
+                        })
+                        .collect();
+                    snapshot.jobs_of.insert(address.clone(), jobs);
+                }
             }
         }
         Ok(())
