@@ -18,8 +18,8 @@ use amlops::target::{Connection, TargetSpec};
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use mock::{FakeCredential, Log, Seen};
+use serde_json::{Value, json};
 
 const SUBSCRIPTION: &str = "00000000-0000-0000-0000-0000000000aa";
 const TOKEN_PREFIX: &str = "fake-arm-token-7f3a";

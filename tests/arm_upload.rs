@@ -20,8 +20,8 @@ use amlops::target::{Connection, TargetSpec};
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use mock::{FakeCredential, Log};
+use serde_json::json;
 
 const SIGNATURE: &str = "sas-signature-9c1e";
 
@@ -241,43 +241,44 @@ async fn folders_go_up_file_by_file_and_large_files_in_blocks() {
     );
     let base = format!("{folder}/{}/src", &upload.digest[..32]);
     assert_eq!(uri, format!("http://{address}{base}"));
-    let blobs = store.lock().unwrap();
-    let committed: Vec<&str> = blobs.committed.keys().map(String::as_str).collect();
-    assert_eq!(
-        committed,
-        [
-            format!("{base}/a.py"),
-            format!("{base}/pkg/b.py"),
-            format!("{base}/weights.bin")
-        ]
-    );
-    assert_eq!(blobs.committed[&format!("{base}/weights.bin")].0, large);
-    assert_eq!(blobs.committed[&format!("{base}/a.py")].0, b"print('a')\n");
-    // The first file seals the folder, and is written last.
-    assert_eq!(
-        blobs.committed[&format!("{base}/a.py")].1.as_deref(),
-        Some(upload.digest.as_str())
-    );
-    assert_eq!(blobs.committed[&format!("{base}/pkg/b.py")].1, None);
-    let writes: Vec<String> = log
-        .all()
-        .iter()
-        .filter(|s| s.method == "PUT")
-        .map(|s| s.path.clone())
-        .collect();
-    assert_eq!(writes.last().unwrap(), &format!("{base}/a.py"));
-    let blocks = log
-        .all()
-        .iter()
-        .filter(|s| s.query.contains("comp=block&"))
-        .count();
-    assert_eq!(blocks, 9, "2500 bytes in blocks of 300");
-    // No blob request carries the ARM token; every one carries the SAS.
-    for seen in log.all().iter().filter(|s| s.path.starts_with("/account/")) {
-        assert_eq!(seen.authorization, None);
-        assert!(seen.query.contains(SIGNATURE));
+    {
+        let blobs = store.lock().unwrap();
+        let committed: Vec<&str> = blobs.committed.keys().map(String::as_str).collect();
+        assert_eq!(
+            committed,
+            [
+                format!("{base}/a.py"),
+                format!("{base}/pkg/b.py"),
+                format!("{base}/weights.bin")
+            ]
+        );
+        assert_eq!(blobs.committed[&format!("{base}/weights.bin")].0, large);
+        assert_eq!(blobs.committed[&format!("{base}/a.py")].0, b"print('a')\n");
+        // The first file seals the folder, and is written last.
+        assert_eq!(
+            blobs.committed[&format!("{base}/a.py")].1.as_deref(),
+            Some(upload.digest.as_str())
+        );
+        assert_eq!(blobs.committed[&format!("{base}/pkg/b.py")].1, None);
+        let writes: Vec<String> = log
+            .all()
+            .iter()
+            .filter(|s| s.method == "PUT")
+            .map(|s| s.path.clone())
+            .collect();
+        assert_eq!(writes.last().unwrap(), &format!("{base}/a.py"));
+        let blocks = log
+            .all()
+            .iter()
+            .filter(|s| s.query.contains("comp=block&"))
+            .count();
+        assert_eq!(blocks, 9, "2500 bytes in blocks of 300");
+        // No blob request carries the ARM token; every one carries the SAS.
+        for seen in log.all().iter().filter(|s| s.path.starts_with("/account/")) {
+            assert_eq!(seen.authorization, None);
+            assert!(seen.query.contains(SIGNATURE));
+        }
     }
-    drop(blobs);
 
     // The same content again: one look at the seal, nothing written.
     let before = log.all().len();

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Output;
 
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use mock::Log;
+use serde_json::json;
 
 const SUBSCRIPTION: &str = "00000000-0000-0000-0000-0000000000d1";
 const CLI_TOKEN: &str = "fake-cli-token-5d2c8e";

@@ -123,6 +123,9 @@ fn answer(queries: &[Query], live: &BTreeMap<String, Value>, snapshot: &mut Snap
             Query::CodeByHash(hash) => {
                 snapshot.code_by_hash.insert(hash.clone(), None);
             }
+            Query::JobsOf(address) => {
+                snapshot.jobs_of.insert(address.clone(), Vec::new());
+            }
         }
     }
 }

@@ -246,7 +246,6 @@ pub fn credential(
                     .get("AZURE_CLIENT_ID")
                     .map(|id| UserAssignedId::ClientId(id.to_owned())),
                 client_options: options.client_options(env),
-                ..ManagedIdentityCredentialOptions::default()
             };
             ManagedIdentityCredential::new(Some(options)).map_err(setup)?
         }
@@ -473,8 +472,7 @@ mod tests {
     fn missing_settings_are_named() {
         let options = CredentialOptions::default();
         let error = credential(AuthMethod::Env, &env(&[("AZURE_TENANT_ID", "t")]), &options)
-            .err()
-            .expect("no client id");
+            .expect_err("no client id");
         assert_eq!(
             error.to_string(),
             "env authentication needs AZURE_CLIENT_ID"
@@ -484,8 +482,7 @@ mod tests {
             &env(&[("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c")]),
             &options,
         )
-        .err()
-        .expect("no token file");
+        .expect_err("no token file");
         assert!(error.to_string().contains("AZURE_FEDERATED_TOKEN_FILE"));
     }
 

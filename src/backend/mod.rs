@@ -193,21 +193,8 @@ pub trait Backend: Send + Sync {
                 Answer::Code(hash, path) => {
                     snapshot.code_by_hash.insert(hash, path);
                 }
-                Query::JobsOf(address) => {
-                    let filter = format!("{}={address}", crate::plan::tags::ADDRESS);
-                    let jobs = self
-                        .list("jobs", &[("tag", &filter), ("listViewType", "All")])
-                        .await?;
-                    let wanted = serde_json::Value::String(address.clone());
-                    let jobs = jobs
-                        .into_iter()
-                        .filter(|j| {
-                            j.pointer("/properties/tags")
-                                .and_then(|t| t.get(crate::plan::tags::ADDRESS))
-                                == Some(&wanted)
-                        })
-                        .collect();
-                    snapshot.jobs_of.insert(address.clone(), jobs);
+                Answer::Jobs(address, jobs) => {
+                    snapshot.jobs_of.insert(address, jobs);
                 }
             }
         }
@@ -254,6 +241,22 @@ pub trait Backend: Send + Sync {
                     .find_map(|id| target.scope.relative(id).map(str::to_owned));
                 Ok(Answer::Code(hash.clone(), path))
             }
+            Query::JobsOf(address) => {
+                let filter = format!("{}={address}", crate::plan::tags::ADDRESS);
+                let jobs = self
+                    .list("jobs", &[("tag", &filter), ("listViewType", "All")])
+                    .await?;
+                let wanted = Value::String(address.clone());
+                let jobs = jobs
+                    .into_iter()
+                    .filter(|j| {
+                        j.pointer("/properties/tags")
+                            .and_then(|t| t.get(crate::plan::tags::ADDRESS))
+                            == Some(&wanted)
+                    })
+                    .collect();
+                Ok(Answer::Jobs(address.clone(), jobs))
+            }
         }
     }
 }
@@ -263,4 +266,6 @@ pub enum Answer {
     Versions((Kind, String), Vec<Value>),
     Object(String, Option<Value>),
     Code(String, Option<String>),
+    /// The jobs an address submitted.
+    Jobs(String, Vec<Value>),
 }
