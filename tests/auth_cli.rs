@@ -280,10 +280,40 @@ async fn target_options_are_checked() {
     assert!(
         text(&output.stderr).contains("refusing to send credentials over plain HTTP to 192.0.2.1")
     );
+    let output = run(&[
+        "--subscription",
+        SUBSCRIPTION,
+        "--resource-group",
+        "rg",
+        "--workspace",
+        "ws",
+        "--auth",
+        "none",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains(
+        "--auth none sends no credentials and is meant for an emulator: it needs --endpoint"
+    ));
     let output = run(&["--auth", "password", "--workspace", "ws"]);
     assert_eq!(
         output.status.code(),
         Some(2),
         "clap rejects unknown methods"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_emulator_can_be_used_without_credentials() {
+    let (address, log) = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    manifest(dir.path());
+    let env = vec![("PATH".into(), "/usr/bin:/bin".into())];
+    let output = plan(address, dir.path(), &["--auth", "none"], env).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for request in log.all() {
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some(&*format!("Bearer {}", amlops::auth::PLACEHOLDER_TOKEN))
+        );
+    }
 }

@@ -14,6 +14,9 @@
 //!    service announces nothing, pass `--auth managed-identity`;
 //! 4. `cli`: the Azure CLI's logged-in account (`az account get-access-token`).
 //!
+//! `none` is never chosen by itself: it sends a fixed placeholder token, which an emulator
+//! accepts and Azure refuses, so a pipeline can run against the emulator with no account.
+//!
 //! The environment is read once into an [`AuthEnv`], so tests pass their own variables and
 //! no default path can reach a real identity service. [`Tokens`] caches the token and gets a
 //! new one five minutes before it expires (the CLI credential itself caches nothing).
@@ -76,6 +79,7 @@ fn hint(method: AuthMethod) -> &'static str {
         AuthMethod::ManagedIdentity => {
             " (is a managed identity assigned here, with access to the target?)"
         }
+        AuthMethod::None => "",
     }
 }
 
@@ -86,6 +90,7 @@ impl fmt::Display for AuthMethod {
             AuthMethod::WorkloadIdentity => "workload-identity",
             AuthMethod::ManagedIdentity => "managed-identity",
             AuthMethod::Cli => "cli",
+            AuthMethod::None => "none",
         })
     }
 }
@@ -257,8 +262,30 @@ pub fn credential(
             };
             AzureCliCredential::new(Some(options)).map_err(setup)?
         }
+        AuthMethod::None => Arc::new(Placeholder),
     };
     Ok(credential)
+}
+
+/// The token `--auth none` sends: it opens an emulator, and nothing else.
+pub const PLACEHOLDER_TOKEN: &str = "amlops-placeholder-token";
+
+/// Hands out [`PLACEHOLDER_TOKEN`].
+#[derive(Debug)]
+struct Placeholder;
+
+#[async_trait::async_trait]
+impl TokenCredential for Placeholder {
+    async fn get_token(
+        &self,
+        _: &[&str],
+        _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        Ok(AccessToken::new(
+            PLACEHOLDER_TOKEN,
+            OffsetDateTime::now_utc() + time::Duration::days(1),
+        ))
+    }
 }
 
 fn service_principal(

@@ -123,6 +123,12 @@ pub async fn open_arm(
     options: OpenOptions,
 ) -> Result<(ArmBackend, Choice), OpenError> {
     let (scope, connection) = arm_scope(spec)?;
+    if connection.auth == Some(auth::AuthMethod::None) && connection.endpoint.is_none() {
+        return Err(OpenError::Target(
+            "--auth none sends no credentials and is meant for an emulator: it needs --endpoint"
+                .into(),
+        ));
+    }
     let endpoint = endpoint(connection)?;
     let client = http_client(connection.ca_cert.as_deref())?;
     let env = options

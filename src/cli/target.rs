@@ -38,7 +38,7 @@ pub struct TargetArgs {
     /// A PEM certificate to trust besides the system's (the emulator's own)
     #[arg(long, env = "AMLOPS_CA_CERT", value_name = "PATH")]
     pub ca_cert: Option<PathBuf>,
-    /// How to authenticate: env, workload-identity, managed-identity or cli [default: the first the environment is set up for, in that order]
+    /// How to authenticate: env, workload-identity, managed-identity or cli [default: the first the environment is set up for, in that order]; none sends a placeholder token to an emulator
     #[arg(long, env = "AMLOPS_AUTH", value_name = "METHOD", value_parser = parse_auth)]
     pub auth: Option<AuthMethod>,
 }
@@ -49,8 +49,9 @@ fn parse_auth(text: &str) -> Result<AuthMethod, String> {
         "workload-identity" => Ok(AuthMethod::WorkloadIdentity),
         "managed-identity" => Ok(AuthMethod::ManagedIdentity),
         "cli" => Ok(AuthMethod::Cli),
+        "none" => Ok(AuthMethod::None),
         other => Err(format!(
-            "unknown method `{other}` (expected env, workload-identity, managed-identity or cli)"
+            "unknown method `{other}` (expected env, workload-identity, managed-identity, cli or none)"
         )),
     }
 }
