@@ -536,6 +536,7 @@ mod tests {
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
+            origin: None,
         }
     }
 

@@ -12,6 +12,7 @@ use amlops::manifest::{self, Manifest};
 use amlops::plan::{Action, Plan, PlanOptions};
 use amlops::render;
 use amlops::workflow::{self, PlanError, PlanRequest};
+use anyhow::Context as _;
 use clap::Args;
 
 use super::progress::Printer;
@@ -36,6 +37,10 @@ pub struct PlanArgs {
     /// Plan only this resource (and what it depends on); repeatable
     #[arg(long, value_name = "ADDRESS")]
     only: Vec<String>,
+    /// Save the plan to FILE; `amlops apply FILE` applies exactly it, or refuses if the
+    /// workspace or the manifests changed since
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -143,6 +148,10 @@ pub async fn prepare(
             "jobs run on this machine with its own interpreters; environment images and conda files are recorded, not built".into(),
         );
     }
+    plan.origin = Some(amlops::plan::Origin {
+        manifests: manifest::normalize(&dir.dir),
+        only: only.to_vec(),
+    });
     Ok(Ok(Planned { backend, plan }))
 }
 
@@ -165,6 +174,15 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{}\n", render::json(plan)))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        ui::status(&format!(
+            "plan saved to {}; apply it with `amlops apply {}`",
+            out.display(),
+            out.display()
+        ));
+    }
     let format = if args.json { Format::Json } else { args.format };
     let serialised = serde_json::to_value(plan)?;
     match format {
@@ -199,11 +217,37 @@ pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.only, args.no_wait).await? {
+    let saved = read_saved_plan(&args.dir.dir)?;
+    let planned = match &saved {
+        Some(saved) => {
+            let Some(origin) = &saved.origin else {
+                anyhow::bail!(
+                    "{} has no record of its manifests; save plans with `amlops plan -o FILE`",
+                    args.dir.dir.display()
+                );
+            };
+            let dir = DirArg {
+                dir: origin.manifests.clone(),
+            };
+            prepare(&dir, &args.target, &origin.only, args.no_wait).await?
+        }
+        None => prepare(&args.dir, &args.target, &args.only, args.no_wait).await?,
+    };
+    let planned = match planned {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
+    if let Some(saved) = &saved
+        && let Err(stale) = saved.check_saved(plan)
+    {
+        ui::error(&format!(
+            "refusing to apply {}: {stale}",
+            args.dir.dir.display()
+        ));
+        ui::status("plan again to review the current changes");
+        return Ok(ExitCode::from(1));
+    }
     ui::out(&render::human::render(&serde_json::to_value(plan)?)?);
     if plan.has_conflicts() {
         ui::error("the plan has conflicts; nothing was changed");
@@ -212,7 +256,8 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !plan.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.auto_approve {
+    // A saved plan was reviewed when it was saved.
+    if !args.auto_approve && saved.is_none() {
         if !ui::stdin_is_terminal() {
             ui::error(
                 "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve",
@@ -260,6 +305,33 @@ fn report_apply_error(error: &apply::ApplyError) {
         ui::status(&format!("not done: {}", not_done.join(", ")));
     }
     ui::status("run apply again to finish: it plans from what is there now");
+}
+
+/// A saved plan, when `path` is a file other than a manifest.
+fn read_saved_plan(path: &std::path::Path) -> anyhow::Result<Option<Plan>> {
+    let is_manifest = path
+        .extension()
+        .is_some_and(|e| e == "yml" || e == "yaml" || e == "kdl");
+    if !path.is_file() || is_manifest {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is neither a manifest directory nor a plan saved by `amlops plan -o`",
+            path.display()
+        )
+    })?;
+    if plan.format_version != amlops::plan::FORMAT_VERSION {
+        anyhow::bail!(
+            "{} has plan format {}, this amlops reads {}",
+            path.display(),
+            plan.format_version,
+            amlops::plan::FORMAT_VERSION
+        );
+    }
+    Ok(Some(plan))
 }
 
 /// Prints what the jobs printed (the end of the log of those that failed) and the summary.

@@ -264,6 +264,7 @@ mod tests {
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
+            origin: None,
         }
     }
 
