@@ -71,6 +71,7 @@ pub struct PlanInput<'a> {
     pub options: PlanOptions,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one outcome per planning round")]
 pub enum Outcome {
     /// Answer these and call [`plan`] again with the enlarged snapshot.
     Needs(Vec<Query>),
