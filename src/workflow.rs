@@ -122,6 +122,12 @@ pub struct PlanRequest<'a> {
 /// Plans against a backend: the planner asks, the backend answers, until the plan is ready.
 pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Result<Plan, PlanError> {
     let target = backend.target();
+    if target.kind == "registry" {
+        let misfits = registry_misfits(&request.manifest.resources);
+        if !misfits.is_empty() {
+            return Err(PlanError::Invalid(misfits));
+        }
+    }
     let input = plan::PlanInput {
         resources: &request.manifest.resources,
         artifacts: request.artifacts,
@@ -144,6 +150,22 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
     Err(PlanError::Invalid(vec![Diagnostic::error(
         "internal: planning did not settle after four rounds of questions",
     )]))
+}
+
+/// Resources a registry cannot hold: it keeps shared assets, not computes or jobs.
+pub fn registry_misfits(resources: &[Resource]) -> Vec<Diagnostic> {
+    resources
+        .iter()
+        .filter(|r| matches!(r.spec, Spec::Compute(_) | Spec::Job(_)))
+        .map(|r| {
+            Diagnostic::error(format!(
+                "{} cannot be applied to a registry: registries hold data, environments, code and components",
+                r.address
+            ))
+            .at(&r.origin)
+            .hint("apply computes and jobs to a workspace (--workspace)")
+        })
+        .collect()
 }
 
 /// The project name: the manifest directory's name.

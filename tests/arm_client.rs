@@ -93,6 +93,8 @@ fn tuning(concurrency: usize) -> ArmTuning {
     tuning.http.retry.max_retries = 4;
     tuning.poll.interval = Duration::from_millis(5);
     tuning.poll.max_interval = Duration::from_millis(50);
+    tuning.poll.job_min = Duration::from_millis(20);
+    tuning.poll.job_max = Duration::from_millis(80);
     tuning
 }
 
@@ -591,4 +593,35 @@ async fn requests_outside_the_target_are_refused() {
     let error = backend.send(&other).await.unwrap_err().to_string();
     assert!(error.contains("is outside the target"), "{error}");
     assert_eq!(log.all().len(), 1, "only the workspace was read");
+}
+
+#[tokio::test]
+async fn following_a_job_reads_it_less_often_while_it_does_not_change() {
+    let (address, log) = mock(|_, before| {
+        let status = if before < 3 { "Running" } else { "Completed" };
+        json_reply(
+            200,
+            json!({"name": "train-1", "properties": {"status": status}}),
+        )
+    })
+    .await;
+    let (backend, _) = connect(address, 4).await;
+    let started = Instant::now();
+    let mut asked = 0;
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_millis(600) {
+        last = backend.job_state("train-1").await.expect("state").status;
+        asked += 1;
+        if last == "Completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(last, "Completed");
+    let reads = log.all().len() - 1;
+    assert_eq!(
+        reads, 4,
+        "three reads while running (20, 40, 80 ms apart), then the change"
+    );
+    assert!(asked > 3 * reads, "asked {asked} times, read {reads} times");
 }

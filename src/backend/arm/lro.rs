@@ -21,6 +21,10 @@ pub struct PollOptions {
     pub max_interval: Duration,
     /// The longest an operation is waited for.
     pub budget: Duration,
+    /// A job's state is read again after this long at first, then (while it does not change)
+    /// twice as late each time, up to `job_max`.
+    pub job_min: Duration,
+    pub job_max: Duration,
 }
 
 impl Default for PollOptions {
@@ -29,6 +33,8 @@ impl Default for PollOptions {
             interval: Duration::from_secs(5),
             max_interval: Duration::from_secs(60),
             budget: Duration::from_secs(3600),
+            job_min: Duration::from_secs(1),
+            job_max: Duration::from_secs(15),
         }
     }
 }

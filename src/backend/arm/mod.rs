@@ -16,14 +16,16 @@ pub mod http;
 pub mod lro;
 pub mod retry;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use super::{Backend, BackendError, Result, TargetInfo};
+use super::{Backend, BackendError, JobState, Result, TargetInfo};
 use crate::auth::Tokens;
 use crate::plan::{Request, Upload};
 use crate::scope::Scope;
@@ -73,6 +75,17 @@ pub struct ArmBackend {
     poll: PollOptions,
     blob: BlobOptions,
     pub uploads: UploadCounters,
+    /// The last state read of each job apply follows.
+    jobs: Mutex<BTreeMap<String, JobWatch>>,
+}
+
+/// A job's last known state, and when to read it again. Apply asks often; ARM is asked
+/// soon after a change and less often while a job stays in one state, so following a long
+/// job costs few requests.
+struct JobWatch {
+    state: JobState,
+    read_at: Instant,
+    wait: Duration,
 }
 
 /// The api-version of requests about `relative` (a path inside a workspace or registry), as
@@ -107,6 +120,7 @@ impl ArmBackend {
             poll: options.poll,
             blob: options.blob,
             uploads: UploadCounters::default(),
+            jobs: Mutex::new(BTreeMap::new()),
         };
         let url = backend.url(&backend.scope.id(), api::WORKSPACE, &[])?;
         let found = match backend.http.send(&Call::new(Method::GET, url)).await {
@@ -263,6 +277,46 @@ impl Backend for ArmBackend {
         }
         let reply = self.http.send(&call).await?;
         lro::settle(&self.http, &self.endpoint, &self.poll, &call, reply).await
+    }
+
+    async fn job_state(&self, name: &str) -> Result<JobState> {
+        if let Some(watch) = self.jobs.lock().expect("job watch lock").get(name)
+            && watch.read_at.elapsed() < watch.wait
+        {
+            return Ok(watch.state.clone());
+        }
+        let path = format!("jobs/{name}");
+        let job = self.get(&path).await?.ok_or_else(|| {
+            BackendError::api(
+                "GET",
+                &self.scope.resource_id(&path),
+                404,
+                "NotFound",
+                format!("job {name} does not exist"),
+            )
+        })?;
+        let state = JobState {
+            status: job
+                .pointer("/properties/status")
+                .and_then(Value::as_str)
+                .unwrap_or("Unknown")
+                .to_owned(),
+            log: None,
+        };
+        let mut jobs = self.jobs.lock().expect("job watch lock");
+        let wait = match jobs.get(name) {
+            Some(before) if before.state == state => (before.wait * 2).min(self.poll.job_max),
+            _ => self.poll.job_min,
+        };
+        jobs.insert(
+            name.to_owned(),
+            JobWatch {
+                state: state.clone(),
+                read_at: Instant::now(),
+                wait,
+            },
+        );
+        Ok(state)
     }
 
     async fn upload(&self, upload: &Upload) -> Result<Option<String>> {
