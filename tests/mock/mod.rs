@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 
+pub mod tls;
+
 /// Serves `router` on a free port of 127.0.0.1 until the test ends.
 pub async fn serve(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
