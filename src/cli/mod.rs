@@ -37,6 +37,8 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// Release the lock of an apply that died; never needed while the holder runs.
+    ForceUnlock(show::ForceUnlockArgs),
     /// Run one job of a local workspace (started by apply; not for people).
     #[command(name = "internal-run-job", hide = true)]
     InternalRunJob(show::RunJobArgs),
@@ -79,6 +81,7 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::ForceUnlock(args) => show::force_unlock(args).await,
             Command::InternalRunJob(args) => show::run_job(args),
         }
     });

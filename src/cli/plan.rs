@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use amlops::apply::{self, ApplyOptions};
 use amlops::backend::Backend;
+use amlops::lock;
 use amlops::manifest::{self, Manifest};
 use amlops::plan::{Action, Plan, PlanOptions};
 use amlops::render;
@@ -78,6 +79,9 @@ pub struct ApplyArgs {
     /// Apply only this resource (and what it depends on); repeatable
     #[arg(long, value_name = "ADDRESS")]
     only: Vec<String>,
+    /// Seconds to wait for another apply's lock on the target before giving up
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    lock_timeout: u64,
     /// Changes made at once; independent changes run concurrently
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
@@ -89,6 +93,21 @@ pub struct Planned {
     pub plan: Plan,
 }
 
+/// [`prepare`] again for a second look, without repeating the warnings of the first.
+async fn prepare_quietly(
+    dir: &DirArg,
+    target: &TargetArgs,
+    only: &[String],
+    detached: bool,
+) -> anyhow::Result<Result<Planned, ExitCode>> {
+    QUIET.store(true, Ordering::SeqCst);
+    let result = prepare(dir, target, only, detached).await;
+    QUIET.store(false, Ordering::SeqCst);
+    result
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
 /// Loads the manifests, hashes their local content and plans against the target. Problems
 /// are printed; `Err` carries the exit code.
 pub async fn prepare(
@@ -98,7 +117,9 @@ pub async fn prepare(
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     let manifest = manifest::load(std::slice::from_ref(&dir.dir));
-    ui::diagnostics(manifest.diagnostics.warnings());
+    if !QUIET.load(Ordering::SeqCst) {
+        ui::diagnostics(manifest.diagnostics.warnings());
+    }
     if manifest.has_errors() {
         report_errors(&manifest);
         return Ok(Err(ExitCode::from(1)));
@@ -269,6 +290,60 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    let lock_info = match lock::acquire(
+        planned.backend.as_ref(),
+        lock::LockInfo::for_this_process("apply"),
+        Duration::from_secs(args.lock_timeout),
+        Duration::from_secs(2),
+    )
+    .await
+    {
+        Ok(info) => info,
+        Err(e) => {
+            ui::error(&e.to_string());
+            if matches!(e, lock::LockError::Held { .. }) {
+                ui::status(
+                    "wait for it to finish (--lock-timeout SECONDS waits), or, if it died, `amlops force-unlock ID`",
+                );
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let code = apply_locked(&args, plan, saved.as_ref()).await;
+    if let Err(e) = lock::release(planned.backend.as_ref(), &lock_info).await {
+        ui::warning(&format!(
+            "could not release the lock {}: {e}; `amlops force-unlock {}` releases it",
+            lock_info.id, lock_info.id
+        ));
+    }
+    code
+}
+
+/// Applies `reviewed` while holding the lock: plans again, and goes ahead only when nothing
+/// moved between the review and the lock.
+async fn apply_locked(
+    args: &ApplyArgs,
+    reviewed: &Plan,
+    saved: Option<&Plan>,
+) -> anyhow::Result<ExitCode> {
+    let (dir, only) = match saved.and_then(|s| s.origin.as_ref()) {
+        Some(origin) => (
+            DirArg {
+                dir: origin.manifests.clone(),
+            },
+            origin.only.clone(),
+        ),
+        None => (args.dir.clone(), args.only.clone()),
+    };
+    let planned = match prepare_quietly(&dir, &args.target, &only, args.no_wait).await? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    if let Err(stale) = reviewed.check_saved(&planned.plan) {
+        ui::error(&format!("not applying: {stale}"));
+        ui::status("another change landed while this plan was reviewed; plan again");
+        return Ok(ExitCode::from(1));
+    }
     let options = ApplyOptions {
         allow_replace: args.allow_replace,
         wait: !args.no_wait,
@@ -277,16 +352,21 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         cancel: interrupt_flag(),
     };
     let mut progress = Printer::new();
-    let result = apply::apply(planned.backend.as_ref(), plan, &options, &mut progress).await;
+    let result = apply::apply(
+        planned.backend.as_ref(),
+        &planned.plan,
+        &options,
+        &mut progress,
+    )
+    .await;
     progress.finish();
-    let report = match result {
-        Ok(report) => report,
+    match result {
+        Ok(report) => Ok(report_jobs(&report)),
         Err(e) => {
             report_apply_error(&e);
-            return Ok(ExitCode::from(1));
+            Ok(ExitCode::from(1))
         }
-    };
-    Ok(report_jobs(&report))
+    }
 }
 
 fn report_apply_error(error: &apply::ApplyError) {

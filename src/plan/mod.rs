@@ -156,12 +156,13 @@ impl Plan {
         if !moved.is_empty() {
             return Err(StalePlan::LiveMoved(moved));
         }
-        // Where a declaration was written is shown relative to the working directory, which
-        // may differ between plan and apply; it is no part of the change.
+        // Where a declaration was written is shown relative to the working directory, and a
+        // job's state moves on by itself: neither is part of the change.
         let serialised = |c: &Change| {
             let mut value = serde_json::to_value(c).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
                 map.remove("source");
+                map.remove("status");
             }
             value
         };
