@@ -90,6 +90,7 @@ fn plan_against(dir: &Path, edit: impl Fn(&str, &mut Value)) -> Plan {
         project: "noise",
         options: PlanOptions {
             ownership_tags: false,
+            ..PlanOptions::default()
         },
     };
     let mut snapshot = Snapshot::default();
@@ -125,6 +126,12 @@ fn answer(queries: &[Query], live: &BTreeMap<String, Value>, snapshot: &mut Snap
             }
             Query::JobsOf(address) => {
                 snapshot.jobs_of.insert(address.clone(), Vec::new());
+            }
+            Query::Owned { kind, .. } => {
+                snapshot.owned.insert(*kind, Vec::new());
+            }
+            Query::ActiveJobs => {
+                snapshot.active_jobs_known = true;
             }
         }
     }

@@ -173,6 +173,42 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
+    /// Every object of `kind` tagged as owned by `project`: computes, or asset versions of
+    /// every container (archived ones included).
+    async fn owned(&self, kind: Kind, project: &str) -> Result<Vec<Value>> {
+        let owned_by = |object: &Value, tags_at: &str| {
+            object
+                .pointer(tags_at)
+                .and_then(|t| t.get(crate::plan::tags::PROJECT))
+                .and_then(Value::as_str)
+                == Some(project)
+        };
+        if kind == Kind::Compute {
+            let computes = self.list("computes", &[]).await?;
+            return Ok(computes
+                .into_iter()
+                .filter(|c| owned_by(c, "/tags"))
+                .collect());
+        }
+        let mut owned = Vec::new();
+        for container in self
+            .list(kind.collection(), &[("listViewType", "All")])
+            .await?
+        {
+            let Some(name) = container.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let path = format!("{}/{name}/versions", kind.collection());
+            let versions = self.list(&path, &[("listViewType", "All")]).await?;
+            owned.extend(
+                versions
+                    .into_iter()
+                    .filter(|v| owned_by(v, "/properties/tags")),
+            );
+        }
+        Ok(owned)
+    }
+
     /// Answers the planner's questions into `snapshot`, several at a time (as many as
     /// [`Backend::concurrency`] allows).
     async fn answer(&self, queries: &[Query], snapshot: &mut Snapshot) -> Result<()> {
@@ -195,6 +231,13 @@ pub trait Backend: Send + Sync {
                 }
                 Answer::Jobs(address, jobs) => {
                     snapshot.jobs_of.insert(address, jobs);
+                }
+                Answer::Owned(kind, owned) => {
+                    snapshot.owned.insert(kind, owned);
+                }
+                Answer::ActiveJobs(jobs) => {
+                    snapshot.active_jobs = jobs;
+                    snapshot.active_jobs_known = true;
                 }
             }
         }
@@ -257,6 +300,23 @@ pub trait Backend: Send + Sync {
                     .collect();
                 Ok(Answer::Jobs(address.clone(), jobs))
             }
+            Query::Owned { kind, project } => {
+                Ok(Answer::Owned(*kind, self.owned(*kind, project).await?))
+            }
+            Query::ActiveJobs => {
+                let jobs = self.list("jobs", &[]).await?;
+                let active = jobs
+                    .into_iter()
+                    .filter(|j| {
+                        let status = j
+                            .pointer("/properties/status")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        !matches!(status, "Completed" | "Failed" | "Canceled")
+                    })
+                    .collect();
+                Ok(Answer::ActiveJobs(active))
+            }
         }
     }
 }
@@ -268,4 +328,8 @@ pub enum Answer {
     Code(String, Option<String>),
     /// The jobs an address submitted.
     Jobs(String, Vec<Value>),
+    /// The objects of a kind a project owns.
+    Owned(Kind, Vec<Value>),
+    /// Jobs not in a terminal state.
+    ActiveJobs(Vec<Value>),
 }

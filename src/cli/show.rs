@@ -273,7 +273,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn force_unlock(args: ForceUnlockArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let backend = target::open(&args.target, &args.dir.dir, false).await?;
     match amlops::lock::force_unlock(backend.as_ref(), &args.id).await {
         Ok(info) => {
             ui::status(&format!(

@@ -13,6 +13,7 @@
 pub mod build;
 pub mod drift;
 pub mod normalize;
+pub mod prune;
 pub mod snapshot;
 pub mod view;
 
@@ -121,6 +122,11 @@ pub struct Origin {
     /// `--only` addresses the plan was restricted to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// `--prune` and `--prune-computes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune_computes: bool,
 }
 
 /// Why a saved plan cannot be applied as it is.
