@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::os::unix::fs::FileExt;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -181,9 +182,13 @@ async fn is_sealed(http: &Http, seal: &SasFolder, digest: &str) -> Result<bool, 
     }
 }
 
+/// The longest wait for one blob request: a block or a small file on a slow link.
+const BLOB_TIMEOUT: Duration = Duration::from_secs(600);
+
 fn blob_call(method: Method, url: Url) -> Call {
     let mut call = Call::new(method, url).header("x-ms-version", STORAGE_VERSION);
     call.bearer = false;
+    call.timeout = Some(BLOB_TIMEOUT);
     call
 }
 

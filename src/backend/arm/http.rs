@@ -20,7 +20,7 @@ use crate::auth::Tokens;
 use crate::backend::BackendError;
 
 /// What a call sends as its body.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub enum Payload {
     #[default]
     None,
@@ -29,8 +29,9 @@ pub enum Payload {
     Bytes(Bytes, &'static str),
 }
 
-/// One request, attempted until it succeeds or fails for good.
-#[derive(Clone, Debug)]
+/// One request, attempted until it succeeds or fails for good. Its `Debug` shows method and
+/// path only: the query may hold a SAS and the body a password.
+#[derive(Clone)]
 pub struct Call {
     pub method: Method,
     pub url: Url,
@@ -41,6 +42,18 @@ pub struct Call {
     pub idempotent: bool,
     /// Send the ARM bearer token (blob requests carry a SAS instead).
     pub bearer: bool,
+    /// The longest wait for an answer, when not the client's default (large uploads).
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (method, path) = self.describe();
+        f.debug_struct("Call")
+            .field("method", &method)
+            .field("path", &path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Call {
@@ -53,6 +66,7 @@ impl Call {
             headers: Vec::new(),
             idempotent,
             bearer: true,
+            timeout: None,
         }
     }
 
@@ -220,7 +234,7 @@ impl Http {
         let mut request = self
             .client
             .request(call.method.clone(), call.url.clone())
-            .timeout(self.options.timeout);
+            .timeout(call.timeout.unwrap_or(self.options.timeout));
         if call.bearer
             && let Some(tokens) = &self.tokens
         {

@@ -319,6 +319,9 @@ impl Backend for ArmBackend {
         Ok(state)
     }
 
+    // TODO(#5): read job logs from Azure ML's run history (`user_logs/std_log.txt`); ARM has no
+    // log API, so `amlops logs` and failed-job log tails are local-workspace only for now.
+
     async fn upload(&self, upload: &Upload) -> Result<Option<String>> {
         let set = crate::content::list(&upload.local_path)?;
         let digest = crate::content::tree_digest(&set)?;
