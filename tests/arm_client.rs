@@ -91,6 +91,7 @@ fn tuning(concurrency: usize) -> ArmTuning {
     tuning.http.retry.base_backoff = Duration::from_millis(5);
     tuning.http.retry.max_backoff = Duration::from_millis(20);
     tuning.http.retry.max_retries = 4;
+    tuning.http.retry.max_throttled = 6;
     tuning.poll.interval = Duration::from_millis(5);
     tuning.poll.max_interval = Duration::from_millis(50);
     tuning.poll.job_min = Duration::from_millis(20);
@@ -412,25 +413,39 @@ async fn server_errors_are_retried_for_idempotent_requests_only() {
 
 #[tokio::test]
 async fn giving_up_says_how_often_and_how_long() {
-    let (address, log) = mock(|_, _| {
-        with_header(
-            arm_error(503, "ServiceUnavailable", "busy"),
-            "retry-after",
-            "0",
-        )
+    let (address, log) = mock(|seen, _| {
+        if seen.path.ends_with("/busy") {
+            with_header(
+                arm_error(503, "ServiceUnavailable", "busy"),
+                "retry-after",
+                "0",
+            )
+        } else {
+            arm_error(500, "InternalServerError", "broken")
+        }
     })
     .await;
     let (backend, _) = connect(address, 4).await;
-    let error = backend.get("computes/cpu").await.unwrap_err().to_string();
-    let path = scope().resource_id("computes/cpu");
+    // Throttling is retried up to `max_throttled` times.
+    let error = backend.get("computes/busy").await.unwrap_err().to_string();
+    let path = scope().resource_id("computes/busy");
     assert!(
         error.starts_with(&format!(
-            "GET {path}: 503 ServiceUnavailable: busy (request id req-1234) (gave up after 4 retries over "
+            "GET {path}: 503 ServiceUnavailable: busy (request id req-1234) (gave up after 6 retries over "
         )),
         "{error}"
     );
     assert!(error.ends_with("s: service unavailable (503))"), "{error}");
-    assert_eq!(log.all().len(), 1 + 5);
+    assert_eq!(log.all().len(), 1 + 7);
+    // Other failures up to `max_retries` times.
+    let error = backend
+        .get("computes/broken")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("(gave up after 4 retries over "), "{error}");
+    assert!(error.ends_with("s: server error (500))"), "{error}");
+    assert_eq!(log.all().len(), 1 + 7 + 5);
 }
 
 #[tokio::test]

@@ -1120,6 +1120,10 @@ impl<'a> Builder<'a> {
         let live_view = view(desired.kind, live, scope);
         let fields = normalize::field_changes(desired.kind, &desired_view, &live_view);
         change.fields = without_own_tags(fields);
+        if desired.kind == Kind::Compute && self.only_patched_record(desired, live, &change.fields)
+        {
+            change.fields.clear();
+        }
         if change.fields.is_empty() {
             change.action = Action::NoOp;
             return change;
@@ -1198,6 +1202,21 @@ impl<'a> Builder<'a> {
                 .push(self.request("PATCH", desired, Some(patch)));
         }
         change
+    }
+
+    /// Whether the only difference is the `amlops.spec` tag of a compute amlops owns: a
+    /// scale-settings PATCH cannot carry tags (the contract's PATCH body has only
+    /// `scaleSettings`), so after one the recorded specification is older than the compute,
+    /// whose fields all match the manifests.
+    fn only_patched_record(&self, desired: &Desired, live: &Value, fields: &[FieldChange]) -> bool {
+        let owned = |key: &str, wanted: &str| {
+            live.pointer(&format!("/tags/{key}"))
+                .and_then(Value::as_str)
+                == Some(wanted)
+        };
+        matches!(fields, [only] if only.path == format!("tags.{}", tags::SPEC))
+            && owned(tags::PROJECT, self.input.project)
+            && owned(tags::ADDRESS, &desired.address)
     }
 
     fn compare_job(

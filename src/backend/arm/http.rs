@@ -190,6 +190,7 @@ impl Http {
         let started = Instant::now();
         let policy = &self.options.retry;
         let mut retries = 0u32;
+        let (mut throttled, mut failed) = (0u32, 0u32);
         loop {
             let (failure, error) = match self.attempt(call).await? {
                 Attempt::Answered(reply) => {
@@ -205,12 +206,23 @@ impl Http {
                 reason,
                 after,
                 refresh_token,
+                throttled: slow_down,
             } = verdict
             else {
                 return Err(self.final_error(call, error, retries, started.elapsed(), None));
             };
             let wait = policy.delay(retries + 1, after);
-            if retries >= policy.max_retries || started.elapsed() + wait > policy.budget {
+            if slow_down {
+                throttled += 1;
+            } else {
+                failed += 1;
+            }
+            let exhausted = if slow_down {
+                throttled > policy.max_throttled
+            } else {
+                failed > policy.max_retries
+            };
+            if exhausted || started.elapsed() + wait > policy.budget {
                 return Err(self.final_error(
                     call,
                     error,

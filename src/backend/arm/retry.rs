@@ -13,6 +13,10 @@
 //! | connection refused | always | nothing was sent |
 //! | connection reset, timeout, cut response | idempotent requests only | the service may have received the request |
 //! | anything else | never | the answer is final (400, 403, 404, 409, …) |
+//!
+//! Throttling (429, and 503 with `Retry-After`) is the service pacing its clients, not a
+//! failure: it is retried up to [`RetryPolicy::max_throttled`] times, within the time budget;
+//! every other case up to [`RetryPolicy::max_retries`] times.
 
 use std::time::Duration;
 
@@ -40,6 +44,8 @@ pub enum Verdict {
         after: Option<Duration>,
         /// Get a new token before the next attempt.
         refresh_token: bool,
+        /// The service asked to slow down (429, 503): counted against `max_throttled`.
+        throttled: bool,
     },
     /// The failure is final.
     Final,
@@ -48,8 +54,10 @@ pub enum Verdict {
 /// How a client retries.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt.
+    /// Retries after the first attempt, for failures other than throttling.
     pub max_retries: u32,
+    /// Retries of a throttled request; the budget usually ends them first.
+    pub max_throttled: u32,
     /// The first backoff; each later one doubles, up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
@@ -63,6 +71,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 8,
+            max_throttled: 40,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
@@ -78,16 +87,23 @@ impl RetryPolicy {
             reason,
             after,
             refresh_token: false,
+            throttled: false,
+        };
+        let throttled = |reason, after| Verdict::Retry {
+            reason,
+            after,
+            refresh_token: false,
+            throttled: true,
         };
         match failure {
             Failure::Status {
                 status: 429,
                 retry_after,
-            } => retry("throttled (429)", *retry_after),
+            } => throttled("throttled (429)", *retry_after),
             Failure::Status {
                 status: 503,
                 retry_after,
-            } => retry("service unavailable (503)", *retry_after),
+            } => throttled("service unavailable (503)", *retry_after),
             Failure::Status {
                 status: status @ (500 | 502 | 504),
                 retry_after,
@@ -96,6 +112,7 @@ impl RetryPolicy {
                 reason: "token refused (401)",
                 after: Some(Duration::ZERO),
                 refresh_token: true,
+                throttled: false,
             },
             Failure::Connect => retry("connection refused", None),
             Failure::Interrupted if idempotent => retry("connection reset or timed out", None),
@@ -208,7 +225,8 @@ mod tests {
             Verdict::Retry {
                 reason: "token refused (401)",
                 after: Some(Duration::ZERO),
-                refresh_token: true
+                refresh_token: true,
+                throttled: false,
             }
         );
         assert_eq!(policy.classify(&status(401), false, 1), Verdict::Final);

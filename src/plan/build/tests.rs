@@ -357,6 +357,31 @@ fn compute_scale_settings_patch_in_place() {
 }
 
 #[test]
+fn a_patched_compute_plans_no_change_although_its_record_is_older() {
+    let mut live = Live::default();
+    live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
+    let scaled = Files::new(&[(
+        "c.yml",
+        &COMPUTE.replace("max_instances: 4", "max_instances: 2"),
+    )]);
+    live.record(&scaled.plan(&live).unwrap());
+    // The PATCH carried no tags: the recorded specification is the first one.
+    let again = scaled.plan(&live).unwrap();
+    assert_eq!(actions(&again), vec![("compute.cpu", Action::NoOp)]);
+    // A compute amlops does not own yet is still adopted (its tags are written).
+    live.objects
+        .get_mut("computes/cpu")
+        .unwrap()
+        .pointer_mut("/tags")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("amlops.project");
+    let adopted = scaled.plan(&live).unwrap();
+    assert_eq!(actions(&adopted), vec![("compute.cpu", Action::Update)]);
+}
+
+#[test]
 fn compute_size_changes_replace_and_say_why() {
     let mut live = Live::default();
     live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
