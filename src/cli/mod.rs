@@ -1,6 +1,7 @@
 //! Command-line glue: each command loads, plans, renders and applies through the library.
 //! Handlers only orchestrate; the work happens in the library's stages.
 
+mod emulator;
 mod plan;
 mod show;
 mod target;
@@ -33,6 +34,8 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// Serve local workspaces over the Azure ML REST API on 127.0.0.1 until interrupted.
+    Emulator(emulator::EmulatorArgs),
     /// Run one job of a local workspace (started by apply; not for people).
     #[command(name = "internal-run-job", hide = true)]
     InternalRunJob(show::RunJobArgs),
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::Emulator(args) => emulator::run(args).await,
             Command::InternalRunJob(args) => show::run_job(args),
         }
     });

@@ -14,8 +14,8 @@ use super::routes::{self, Route, Target};
 use super::server::State;
 use super::storage::Access;
 use super::validate;
-use crate::backend::local::service::{self, Written};
 use crate::backend::local::DEFAULT_DATASTORE;
+use crate::backend::local::service::{self, Written};
 use crate::scope::Scope;
 
 /// A request as the handlers see it: the body read, the query split.
@@ -83,7 +83,9 @@ pub async fn handle(state: &State, request: &ArmRequest, fault: Option<&Fault>) 
             ),
         ),
         Route::Operation { id, result } => operation(state, request, &id, result),
-        Route::Unknown | Route::CloudMetadata | Route::RegistryDiscovery(_) => unknown_type(request),
+        Route::Unknown | Route::CloudMetadata | Route::RegistryDiscovery(_) => {
+            unknown_type(request)
+        }
     }
 }
 
@@ -91,14 +93,19 @@ fn authenticate(request: &ArmRequest) -> Option<Reply> {
     let bearer = request
         .header("authorization")
         .and_then(|h| h.get(..7).map(|scheme| (scheme, &h[7..])))
-        .is_some_and(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer ") && !token.trim().is_empty());
+        .is_some_and(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer ") && !token.trim().is_empty()
+        });
     (!bearer).then(|| {
         Reply::fail(
             401,
             "AuthenticationFailed",
             "authentication failed: the request has no bearer token in its Authorization header",
         )
-        .header("WWW-Authenticate", "Bearer authorization_uri=\"https://login.invalid/\", error=\"invalid_token\"")
+        .header(
+            "WWW-Authenticate",
+            "Bearer authorization_uri=\"https://login.invalid/\", error=\"invalid_token\"",
+        )
     })
 }
 
@@ -112,7 +119,9 @@ fn api_version(request: &ArmRequest) -> Option<Reply> {
         Some(version) if !well_formed_api_version(version) => Some(Reply::fail(
             400,
             "InvalidApiVersionParameter",
-            format!("the api-version '{version}' is invalid; the supported versions look like 2024-10-01 or 2025-01-01-preview"),
+            format!(
+                "the api-version '{version}' is invalid; the supported versions look like 2024-10-01 or 2025-01-01-preview"
+            ),
         )),
         Some(_) => None,
     }
@@ -174,9 +183,10 @@ async fn scoped(
         (Target::Containers(_) | Target::Versions(..) | Target::Computes | Target::Jobs, "GET") => {
             list(state, request, scope, &target)
         }
-        (Target::Container(..) | Target::Version(..) | Target::Compute(_) | Target::Job(_), "GET") => {
-            get(state, scope, &target)
-        }
+        (
+            Target::Container(..) | Target::Version(..) | Target::Compute(_) | Target::Job(_),
+            "GET",
+        ) => get(state, scope, &target),
         (Target::Container(..) | Target::Version(..), "PUT") => {
             put_asset(state, scope, &target, &body, fail_operation)
         }
@@ -189,8 +199,12 @@ async fn scoped(
         }
         (Target::PendingUpload(..), "POST") => pending_upload(state, scope, &target, &body).await,
         (Target::Compute(_), "PUT") => put_compute(state, scope, &target, body, fail_operation),
-        (Target::Compute(_), "PATCH") => patch_compute(state, scope, &target, &body, fail_operation),
-        (Target::Compute(_), "DELETE") => delete_compute(state, request, scope, &target, fail_operation),
+        (Target::Compute(_), "PATCH") => {
+            patch_compute(state, scope, &target, &body, fail_operation)
+        }
+        (Target::Compute(_), "DELETE") => {
+            delete_compute(state, request, scope, &target, fail_operation)
+        }
         (Target::Job(name), "PUT") => put_job(state, scope, &target, name, &body),
         (Target::Job(name), "DELETE") => delete_job(state, scope, &target, name),
         (Target::JobCancel(name), "POST") => cancel_job(state, scope, &target, name),
@@ -332,7 +346,10 @@ fn datastores(state: &State, request: &ArmRequest, scope: &Scope) -> Reply {
     let params = request.params();
     match state.read(|store| service::list(store, scope, "datastores", &params)) {
         Ok(items) => {
-            let items = items.into_iter().map(|d| state.present_datastore(scope, d)).collect();
+            let items = items
+                .into_iter()
+                .map(|d| state.present_datastore(scope, d))
+                .collect();
             state.page(request, items)
         }
         Err(e) => e.into(),
@@ -391,8 +408,11 @@ async fn pending_upload(state: &State, scope: &Scope, target: &Target, body: &Va
     // The same id always maps to the same container ("create or get").
     let container = format!(
         "upload-{}",
-        uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_URL, format!("{}/{upload_id}", scope.id()).as_bytes())
-            .simple()
+        uuid::Uuid::new_v3(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{}/{upload_id}", scope.id()).as_bytes()
+        )
+        .simple()
     );
     if let Err(e) = blobs.create_container(&container).await {
         return Reply::fail(500, "InternalServerError", e);
@@ -428,7 +448,13 @@ fn busy(state: &State, scope: &Scope, target: &Target) -> Option<Reply> {
     })
 }
 
-fn put_compute(state: &State, scope: &Scope, target: &Target, mut body: Value, fail: bool) -> Reply {
+fn put_compute(
+    state: &State,
+    scope: &Scope,
+    target: &Target,
+    mut body: Value,
+    fail: bool,
+) -> Reply {
     if let Some(reply) = busy(state, scope, target) {
         return reply;
     }
@@ -491,7 +517,8 @@ fn delete_compute(
     fail: bool,
 ) -> Reply {
     let action = request.param("underlyingResourceAction");
-    if !action.is_some_and(|a| a.eq_ignore_ascii_case("Delete") || a.eq_ignore_ascii_case("Detach")) {
+    if !action.is_some_and(|a| a.eq_ignore_ascii_case("Delete") || a.eq_ignore_ascii_case("Detach"))
+    {
         return Reply::error(
             400,
             ArmError::new(
@@ -585,7 +612,10 @@ fn operation(state: &State, request: &ArmRequest, id: &str, result: bool) -> Rep
     }
     match &operation.finished {
         None => Reply::empty(202)
-            .header("Location", state.operation_url(&operation.scope, id, "mfe", true))
+            .header(
+                "Location",
+                state.operation_url(&operation.scope, id, "mfe", true),
+            )
             .header("Retry-After", retry_after),
         Some((operations::Outcome::Failed, _)) => Reply::fail(
             500,
@@ -644,7 +674,11 @@ fn registry_discovery(state: &State, name: &str) -> Reply {
                 "primaryRegionResourceProviderUri": format!("{}/", state.base_url),
             }),
         ),
-        None => Reply::fail(404, "NotFound", format!("registry {name} is not served here")),
+        None => Reply::fail(
+            404,
+            "NotFound",
+            format!("registry {name} is not served here"),
+        ),
     }
 }
 
@@ -657,7 +691,14 @@ mod tests {
         for good in ["2024-10-01", "2025-01-01-preview", "2023-04-01"] {
             assert!(well_formed_api_version(good), "{good}");
         }
-        for bad in ["", "2024", "latest", "2024-1-01", "2024-10-01-", "2024-10-01preview"] {
+        for bad in [
+            "",
+            "2024",
+            "latest",
+            "2024-1-01",
+            "2024-10-01-",
+            "2024-10-01preview",
+        ] {
             assert!(!well_formed_api_version(bad), "{bad}");
         }
     }
@@ -670,7 +711,9 @@ mod tests {
             ..ArmRequest::default()
         };
         assert_eq!(authenticate(&request).unwrap().status, 401);
-        request.headers.push(("Authorization".into(), "Basic eHl6".into()));
+        request
+            .headers
+            .push(("Authorization".into(), "Basic eHl6".into()));
         assert_eq!(authenticate(&request).unwrap().status, 401);
         request.headers[0].1 = "bearer eyJ0".into();
         assert!(authenticate(&request).is_none());

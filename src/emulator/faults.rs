@@ -91,7 +91,15 @@ pub struct FaultFile {
 /// The keys a rule may have, for catching misspelt ones (serde cannot refuse unknown keys
 /// next to a flattened enum).
 const RULE_KEYS: &[&str] = &[
-    "fault", "method", "path", "after", "times", "retry-after", "retry_after", "status", "ms",
+    "fault",
+    "method",
+    "path",
+    "after",
+    "times",
+    "retry-after",
+    "retry_after",
+    "status",
+    "ms",
 ];
 
 impl FaultFile {
@@ -167,7 +175,10 @@ impl FaultRule {
     pub fn parse_flag(text: &str) -> Result<Self, String> {
         let (kind, options) = text.split_once(':').unwrap_or((text, ""));
         let mut object = serde_json::Map::new();
-        object.insert("fault".into(), serde_json::Value::String(kind.trim().into()));
+        object.insert(
+            "fault".into(),
+            serde_json::Value::String(kind.trim().into()),
+        );
         for option in options.split(',').filter(|o| !o.trim().is_empty()) {
             let (key, value) = option
                 .split_once('=')
@@ -238,11 +249,11 @@ impl Faults {
             .collect()
     }
 
-    /// The fault for this request, if a rule fires. Every matching rule counts the request,
-    /// so `after` and `times` mean "of the requests this rule matches".
+    /// The fault for this request, if a rule fires. A rule counts the requests that match it
+    /// and reach it (an earlier rule that fires takes the request), so `after` and `times`
+    /// mean "of those requests", and two rules on one path take turns in order.
     pub fn check(&self, method: &str, path: &str) -> Option<Fault> {
         let mut armed = self.armed.lock().expect("faults lock");
-        let mut fired = None;
         for entry in armed.iter_mut() {
             let method_matches = entry
                 .rule
@@ -260,11 +271,11 @@ impl Faults {
                 .rule
                 .times
                 .is_none_or(|times| index - entry.rule.after.min(index) < times);
-            if started && within && fired.is_none() {
-                fired = Some(entry.rule.fault.clone());
+            if started && within {
+                return Some(entry.rule.fault.clone());
             }
         }
-        fired
+        None
     }
 }
 
@@ -274,8 +285,9 @@ mod tests {
 
     #[test]
     fn flags_and_files_read_the_same_rules() {
-        let flag = FaultRule::parse_flag("throttle:method=PUT,path=/computes/,times=2,retry-after=3")
-            .unwrap();
+        let flag =
+            FaultRule::parse_flag("throttle:method=PUT,path=/computes/,times=2,retry-after=3")
+                .unwrap();
         let file = FaultFile::parse(
             r#"{"faults": [{"fault": "throttle", "method": "PUT", "path": "/computes/", "times": 2, "retry-after": 3}]}"#,
         )
@@ -316,6 +328,24 @@ mod tests {
         assert_eq!(hits, vec![false, true, true, false, false]);
         assert_eq!(faults.check("GET", "/ws/jobs/j"), None);
         assert_eq!(faults.check("PUT", "/ws/data/d"), None);
+    }
+
+    #[test]
+    fn rules_on_one_path_take_turns() {
+        let faults = Faults::new(vec![
+            FaultRule::new(Fault::Error { status: 503 }).times(1),
+            FaultRule::new(Fault::Error { status: 500 }).times(1),
+        ])
+        .unwrap();
+        let seen: Vec<Option<Fault>> = (0..3).map(|_| faults.check("GET", "/x")).collect();
+        assert_eq!(
+            seen,
+            vec![
+                Some(Fault::Error { status: 503 }),
+                Some(Fault::Error { status: 500 }),
+                None
+            ]
+        );
     }
 
     #[test]

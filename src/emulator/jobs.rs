@@ -127,9 +127,9 @@ impl Jobs {
 
     fn runner_alive(&self, scope: &Scope, name: &str) -> Result<bool> {
         let run = self.write(|store| store.run(&scope.id(), name))?;
-        Ok(run
-            .and_then(|r| r.pid)
-            .is_some_and(|pid| pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()))
+        Ok(run.and_then(|r| r.pid).is_some_and(|pid| {
+            pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+        }))
     }
 }
 
@@ -175,7 +175,9 @@ impl Staging {
         if let Some(code) = job.pointer("/properties/codeId").and_then(Value::as_str)
             && let Some(relative) = self.scope.relative(code)
             && let Some(version) = self.get(relative)
-            && let Some(uri) = version.pointer("/properties/codeUri").and_then(Value::as_str)
+            && let Some(uri) = version
+                .pointer("/properties/codeUri")
+                .and_then(Value::as_str)
         {
             uris.push(uri.to_owned());
         }
@@ -219,7 +221,13 @@ impl Staging {
             .pointer("/properties/containerName")
             .and_then(Value::as_str)?;
         let local = runner::datastore_path(&self.data_dir, datastore, path)?;
-        on_this_account.then(|| (container.to_owned(), path.trim_end_matches('/').to_owned(), local))
+        on_this_account.then(|| {
+            (
+                container.to_owned(),
+                path.trim_end_matches('/').to_owned(),
+                local,
+            )
+        })
     }
 }
 
@@ -242,7 +250,9 @@ mod tests {
             Some(("workspaceblobstore", "LocalUpload/x/a.csv"))
         );
         assert_eq!(
-            datastore_path("azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/d/paths/p/"),
+            datastore_path(
+                "azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/d/paths/p/"
+            ),
             Some(("d", "p/"))
         );
         assert_eq!(datastore_path("https://x/y"), None);

@@ -169,7 +169,9 @@ impl Config {
             ));
         }
         if self.page_size == 0 {
-            return Err(EmulatorError::Config("the page size must be at least 1".into()));
+            return Err(EmulatorError::Config(
+                "the page size must be at least 1".into(),
+            ));
         }
         for rule in &self.faults {
             rule.compile().map_err(EmulatorError::Config)?;

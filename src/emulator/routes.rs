@@ -16,7 +16,10 @@ const PROVIDER: &str = "Microsoft.MachineLearningServices";
 #[derive(Clone, Debug, PartialEq)]
 pub enum Route {
     /// Inside a served workspace or registry; `relative` holds the segments after its id.
-    Scoped { scope: Scope, relative: Vec<String> },
+    Scoped {
+        scope: Scope,
+        relative: Vec<String>,
+    },
     /// A workspace or registry that this emulator does not serve: 404, as Azure answers.
     Unserved {
         kind: &'static str,
@@ -24,7 +27,10 @@ pub enum Route {
         name: String,
     },
     /// A long-running operation's status (`Azure-AsyncOperation`) or result (`Location`).
-    Operation { id: String, result: bool },
+    Operation {
+        id: String,
+        result: bool,
+    },
     /// The cloud metadata document (`ARM_CLOUD_METADATA_URL`).
     CloudMetadata,
     /// A registry's discovery document, which the SDK reads before using a registry.
@@ -51,11 +57,19 @@ pub fn route<'s>(served: impl IntoIterator<Item = &'s Scope>, path: &str) -> Rou
         {
             Route::RegistryDiscovery((*name).to_owned())
         }
-        [subscriptions, _, providers, provider, locations, _, kind, id]
-            if is(subscriptions, "subscriptions")
-                && is(providers, "providers")
-                && is(provider, PROVIDER)
-                && is(locations, "locations") =>
+        [
+            subscriptions,
+            _,
+            providers,
+            provider,
+            locations,
+            _,
+            kind,
+            id,
+        ] if is(subscriptions, "subscriptions")
+            && is(providers, "providers")
+            && is(provider, PROVIDER)
+            && is(locations, "locations") =>
         {
             let lower = kind.to_ascii_lowercase();
             if lower.ends_with("operationsstatus") {
@@ -286,7 +300,10 @@ mod tests {
             Target::PendingUpload("codes", "c".into(), "1".into())
         );
         assert_eq!(
-            target(&workspace, &split("datastores/workspaceblobstore/listSecrets")),
+            target(
+                &workspace,
+                &split("datastores/workspaceblobstore/listSecrets")
+            ),
             Target::DatastoreSecrets("workspaceblobstore".into())
         );
         assert_eq!(target(registry, &split("computes/c")), Target::Unknown);
@@ -294,7 +311,10 @@ mod tests {
             target(registry, &split("environments")),
             Target::Containers("environments")
         );
-        assert_eq!(target(&workspace, &split("onlineEndpoints/e")), Target::Unknown);
+        assert_eq!(
+            target(&workspace, &split("onlineEndpoints/e")),
+            Target::Unknown
+        );
         let encoded = route(
             &served(),
             "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/data/a%2Fb",

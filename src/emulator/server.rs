@@ -95,7 +95,10 @@ impl State {
         }
     }
 
-    pub fn read<T>(&self, read: impl FnOnce(&Store) -> crate::backend::Result<T>) -> crate::backend::Result<T> {
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&Store) -> crate::backend::Result<T>,
+    ) -> crate::backend::Result<T> {
         read(&self.store.lock().expect("store lock"))
     }
 
@@ -159,7 +162,10 @@ impl State {
     ) -> Reply {
         let mut reply = reply.header("Retry-After", self.config.lro.retry_after.to_string());
         if async_operation {
-            reply = reply.header("Azure-AsyncOperation", self.operation_url(scope, id, kind, false));
+            reply = reply.header(
+                "Azure-AsyncOperation",
+                self.operation_url(scope, id, kind, false),
+            );
         }
         if location {
             reply = reply.header("Location", self.operation_url(scope, id, kind, true));
@@ -186,7 +192,12 @@ impl State {
                 query.append_pair(key, value);
             }
             query.append_pair("$skip", &encode_skip(offset + size));
-            body["nextLink"] = json!(format!("{}{}?{}", self.base_url, request.path, query.finish()));
+            body["nextLink"] = json!(format!(
+                "{}{}?{}",
+                self.base_url,
+                request.path,
+                query.finish()
+            ));
         }
         Reply::json(200, body)
     }
@@ -194,7 +205,10 @@ impl State {
     /// The body of `GET` on a workspace or registry.
     pub fn scope_body(&self, scope: &Scope) -> Value {
         let id = scope.id();
-        let guid = uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_URL, id.to_ascii_lowercase().as_bytes());
+        let guid = uuid::Uuid::new_v3(
+            &uuid::Uuid::NAMESPACE_URL,
+            id.to_ascii_lowercase().as_bytes(),
+        );
         let location = &self.config.location;
         let group = format!(
             "/subscriptions/{}/resourceGroups/{}/providers",
@@ -263,10 +277,15 @@ impl State {
     /// A datastore as the emulator serves it: the default one points at the emulator's
     /// storage account, whatever the store recorded (a local workspace records its folder).
     pub fn present_datastore(&self, scope: &Scope, mut datastore: Value) -> Value {
-        let is_default = datastore.pointer("/properties/isDefault").and_then(Value::as_bool) == Some(true)
+        let is_default = datastore
+            .pointer("/properties/isDefault")
+            .and_then(Value::as_bool)
+            == Some(true)
             || datastore.get("name").and_then(Value::as_str) == Some(DEFAULT_DATASTORE);
         if let (true, Some(blobs)) = (is_default, &self.blobs)
-            && let Some(properties) = datastore.get_mut("properties").and_then(Value::as_object_mut)
+            && let Some(properties) = datastore
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
         {
             properties.insert("accountName".into(), json!(blobs.account().account));
             properties.insert("containerName".into(), json!(default_container(scope)));
@@ -429,7 +448,11 @@ async fn answer(
         fault: fault.as_ref().map(Fault::label),
     });
     match reply {
-        Some(reply) => Ok(respond(reply, &request_id, request.header("x-ms-client-request-id"))),
+        Some(reply) => Ok(respond(
+            reply,
+            &request_id,
+            request.header("x-ms-client-request-id"),
+        )),
         None => Err(Dropped),
     }
 }
@@ -446,7 +469,11 @@ fn injected_error(status: u16) -> Reply {
         code,
         format!("the service failed with {status} (fault injected by the emulator)"),
     );
-    if retry { reply.header("Retry-After", "1") } else { reply }
+    if retry {
+        reply.header("Retry-After", "1")
+    } else {
+        reply
+    }
 }
 
 fn new_request_id() -> String {
@@ -458,10 +485,20 @@ async fn read_request(request: Request<Incoming>) -> std::result::Result<ArmRequ
     let bytes = body
         .collect()
         .await
-        .map_err(|e| Reply::fail(400, "BadRequest", format!("cannot read the request body: {e}")))?
+        .map_err(|e| {
+            Reply::fail(
+                400,
+                "BadRequest",
+                format!("cannot read the request body: {e}"),
+            )
+        })?
         .to_bytes();
     if bytes.len() > MAX_BODY {
-        return Err(Reply::fail(413, "RequestEntityTooLarge", "the request body is too large"));
+        return Err(Reply::fail(
+            413,
+            "RequestEntityTooLarge",
+            "the request body is too large",
+        ));
     }
     let query = parts
         .uri
@@ -471,7 +508,9 @@ async fn read_request(request: Request<Incoming>) -> std::result::Result<ArmRequ
     let headers = parts
         .headers
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
     Ok(ArmRequest {
         method: parts.method.as_str().to_owned(),
@@ -482,7 +521,11 @@ async fn read_request(request: Request<Incoming>) -> std::result::Result<ArmRequ
     })
 }
 
-fn respond(reply: Reply, request_id: &str, client_request_id: Option<&str>) -> Response<Full<Bytes>> {
+fn respond(
+    reply: Reply,
+    request_id: &str,
+    client_request_id: Option<&str>,
+) -> Response<Full<Bytes>> {
     let body = reply
         .body
         .as_ref()
@@ -501,17 +544,21 @@ fn respond(reply: Reply, request_id: &str, client_request_id: Option<&str>) -> R
     for (name, value) in &reply.headers {
         response = response.header(name.as_str(), value.as_str());
     }
-    response.body(Full::new(Bytes::from(body))).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot build a response");
-        let mut fallback = Response::new(Full::new(Bytes::new()));
-        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-        fallback
-    })
+    response
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot build a response");
+            let mut fallback = Response::new(Full::new(Bytes::new()));
+            *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            fallback
+        })
 }
 
 fn admin(state: &State, request: &ArmRequest) -> Reply {
     match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/_emulator/requests") => Reply::json(200, json!({"requests": state.log.entries()})),
+        ("GET", "/_emulator/requests") => {
+            Reply::json(200, json!({"requests": state.log.entries()}))
+        }
         ("DELETE", "/_emulator/requests") => {
             state.log.clear();
             Reply::empty(204)
@@ -526,7 +573,11 @@ fn admin(state: &State, request: &ArmRequest) -> Reply {
                 Err(message) => Reply::fail(400, "BadRequest", message),
             }
         }
-        _ => Reply::fail(404, "NotFound", format!("no admin endpoint {} {}", request.method, request.path)),
+        _ => Reply::fail(
+            404,
+            "NotFound",
+            format!("no admin endpoint {} {}", request.method, request.path),
+        ),
     }
 }
 
@@ -545,7 +596,13 @@ mod tests {
     fn injected_errors_look_like_azure() {
         let unavailable = injected_error(503);
         assert_eq!(unavailable.header_value("Retry-After"), Some("1"));
-        assert_eq!(unavailable.body.unwrap()["error"]["code"], "ServiceUnavailable");
-        assert_eq!(injected_error(500).body.unwrap()["error"]["code"], "InternalServerError");
+        assert_eq!(
+            unavailable.body.unwrap()["error"]["code"],
+            "ServiceUnavailable"
+        );
+        assert_eq!(
+            injected_error(500).body.unwrap()["error"]["code"],
+            "InternalServerError"
+        );
     }
 }

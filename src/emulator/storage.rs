@@ -76,7 +76,9 @@ impl StorageAccount {
         StorageAccount {
             endpoint: format!("{}/{DEV_ACCOUNT}", blob_host.trim_end_matches('/')),
             account: DEV_ACCOUNT.into(),
-            key: BASE64.decode(DEV_KEY).expect("the development key is base64"),
+            key: BASE64
+                .decode(DEV_KEY)
+                .expect("the development key is base64"),
         }
     }
 
@@ -119,7 +121,12 @@ impl StorageAccount {
         self.container_sas_until(container, access, expiry)
     }
 
-    fn container_sas_until(&self, container: &str, access: Access, expiry: OffsetDateTime) -> String {
+    fn container_sas_until(
+        &self,
+        container: &str,
+        access: Access,
+        expiry: OffsetDateTime,
+    ) -> String {
         let expiry = timestamp(expiry);
         let permissions = access.permissions();
         let resource = format!("/blob/{}/{container}", self.account);
@@ -265,7 +272,11 @@ impl BlobClient {
     }
 
     /// The names of the blobs in `container` starting with `prefix`.
-    pub async fn list(&self, container: &str, prefix: &str) -> std::result::Result<Vec<String>, String> {
+    pub async fn list(
+        &self,
+        container: &str,
+        prefix: &str,
+    ) -> std::result::Result<Vec<String>, String> {
         let mut names = Vec::new();
         let mut marker = String::new();
         loop {
@@ -283,7 +294,9 @@ impl BlobClient {
                 return Ok(Vec::new());
             }
             if status != 200 {
-                return Err(format!("cannot list container {container}: storage answered {status}"));
+                return Err(format!(
+                    "cannot list container {container}: storage answered {status}"
+                ));
             }
             let page = ListPage::parse(&text);
             names.extend(page.names);
@@ -341,7 +354,9 @@ impl BlobClient {
         let response = self.send(self.http.get(&url)).await?;
         let status = response.status().as_u16();
         if status != 200 {
-            return Err(format!("cannot read blob {container}/{name}: storage answered {status}"));
+            return Err(format!(
+                "cannot read blob {container}/{name}: storage answered {status}"
+            ));
         }
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
         if let Some(parent) = destination.parent() {
@@ -364,7 +379,13 @@ impl BlobClient {
             .send()
             .await
             // reqwest's error names the URL, whose query holds a SAS: keep only the kind.
-            .map_err(|e| format!("storage at {} is unreachable: {}", self.account.endpoint, error_kind(&e)))
+            .map_err(|e| {
+                format!(
+                    "storage at {} is unreachable: {}",
+                    self.account.endpoint,
+                    error_kind(&e)
+                )
+            })
     }
 }
 
@@ -383,7 +404,9 @@ fn httpdate_now() -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
-    OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// Joins a blob's relative name to a folder, refusing names that climb out of it.
@@ -407,7 +430,9 @@ impl ListPage {
     /// Reads the blob names and the continuation marker out of the XML answer. The document
     /// is flat and machine-written, so reading the elements by name is enough.
     fn parse(xml: &str) -> Self {
-        let element = |name: &str| regex::Regex::new(&format!("<{name}>([^<]*)</{name}>")).expect("fixed pattern");
+        let element = |name: &str| {
+            regex::Regex::new(&format!("<{name}>([^<]*)</{name}>")).expect("fixed pattern")
+        };
         let blob_names = element("Name");
         let mut names = Vec::new();
         for blob in xml.split("<Blob>").skip(1) {
@@ -416,9 +441,7 @@ impl ListPage {
                 names.push(unescape(&name[1]));
             }
         }
-        let next_marker = element("NextMarker")
-            .captures(xml)
-            .map(|c| unescape(&c[1]));
+        let next_marker = element("NextMarker").captures(xml).map(|c| unescape(&c[1]));
         ListPage { names, next_marker }
     }
 }
@@ -461,7 +484,10 @@ impl Azurite {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(std::io::Result::ok) {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
                 if let Some(url) = line.split("listens on ").nth(1) {
                     let _ = sender.send(url.trim().to_owned());
                 }
@@ -523,7 +549,10 @@ mod tests {
             account.blob_of("http://127.0.0.1:10000/devstoreaccount1/c1"),
             Some(("c1", ""))
         );
-        assert_eq!(account.blob_of("http://127.0.0.1:9/devstoreaccount1/c1/x"), None);
+        assert_eq!(
+            account.blob_of("http://127.0.0.1:9/devstoreaccount1/c1/x"),
+            None
+        );
         assert!(StorageAccount::parse("a;b").is_err());
         assert!(StorageAccount::parse("http://h/acct;acct;not base64!").is_err());
     }

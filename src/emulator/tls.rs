@@ -57,8 +57,11 @@ impl Certificate {
         let generated = generate().map_err(|e| EmulatorError::Certificate(e.to_string()))?;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         write_private(&self.key_path, &generated.key)?;
-        std::fs::write(&self.chain_path, format!("{}{}", generated.leaf, generated.ca))
-            .map_err(io(&self.chain_path))?;
+        std::fs::write(
+            &self.chain_path,
+            format!("{}{}", generated.leaf, generated.ca),
+        )
+        .map_err(io(&self.chain_path))?;
         std::fs::write(&self.ca_path, &generated.ca).map_err(io(&self.ca_path))?;
         Ok(())
     }

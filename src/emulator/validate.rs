@@ -55,7 +55,9 @@ impl Definitions {
     fn index_subtypes(&mut self) {
         let mut subtypes = HashMap::new();
         for (name, schema) in &self.by_name {
-            let Some(value) = schema.get("x-ms-discriminator-value").and_then(Value::as_str)
+            let Some(value) = schema
+                .get("x-ms-discriminator-value")
+                .and_then(Value::as_str)
             else {
                 continue;
             };
@@ -144,7 +146,13 @@ fn invalid(field: &str, message: String) -> Invalid {
 impl Checker<'_> {
     /// Checks a value against a named definition; `dispatch` picks the subtype the
     /// discriminator names first.
-    fn definition(&self, name: &str, value: &Value, path: &str, dispatch: bool) -> Result<(), Invalid> {
+    fn definition(
+        &self,
+        name: &str,
+        value: &Value,
+        path: &str,
+        dispatch: bool,
+    ) -> Result<(), Invalid> {
         let Some(schema) = self.definitions.by_name.get(name) else {
             return Ok(());
         };
@@ -152,7 +160,12 @@ impl Checker<'_> {
             return self.definition(&subtype, value, path, false);
         }
         self.inline(schema, value, path)?;
-        for parent in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for parent in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(parent) = local_ref(parent) {
                 self.definition(&parent, value, path, false)?;
             }
@@ -202,19 +215,31 @@ impl Checker<'_> {
     }
 
     fn kind(&self, kind: &str, schema: &Value, value: &Value, path: &str) -> Result<(), Invalid> {
+        // The service reads JSON as .NET does: primitives convert to strings, and strings
+        // holding a number or a boolean convert back (the SDK sends `hash_version` as a
+        // number where the definition says string).
+        let text = value.as_str().map(str::trim);
         let fits = match kind {
             "object" => value.is_object(),
             "array" => value.is_array(),
-            "string" => value.is_string(),
-            "boolean" => value.is_boolean(),
-            "number" => value.is_number(),
-            "integer" => match value.as_i64() {
-                Some(n) if schema.get("format").and_then(Value::as_str) == Some("int32") => {
-                    i32::try_from(n).is_ok()
+            "string" => !(value.is_object() || value.is_array()),
+            "boolean" => {
+                value.is_boolean()
+                    || text.is_some_and(|t| {
+                        t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false")
+                    })
+            }
+            "number" => value.is_number() || text.is_some_and(|t| t.parse::<f64>().is_ok()),
+            "integer" => {
+                let number = value.as_i64().or_else(|| text.and_then(|t| t.parse().ok()));
+                match number {
+                    Some(n) if schema.get("format").and_then(Value::as_str) == Some("int32") => {
+                        i32::try_from(n).is_ok()
+                    }
+                    Some(_) => true,
+                    None => false,
                 }
-                Some(_) => true,
-                None => false,
-            },
+            }
             _ => true,
         };
         let article = if kind == "object" || kind == "array" || kind == "integer" {
@@ -246,7 +271,10 @@ impl Checker<'_> {
         let listed: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
         Err(invalid(
             path,
-            format!("`{path}` is `{text}`; expected one of {}", listed.join(", ")),
+            format!(
+                "`{path}` is `{text}`; expected one of {}",
+                listed.join(", ")
+            ),
         ))
     }
 
@@ -271,7 +299,12 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn object(&self, schema: &Value, object: &Map<String, Value>, path: &str) -> Result<(), Invalid> {
+    fn object(
+        &self,
+        schema: &Value,
+        object: &Map<String, Value>,
+        path: &str,
+    ) -> Result<(), Invalid> {
         let properties = schema.get("properties").and_then(Value::as_object);
         for (key, property) in properties.into_iter().flatten() {
             let read_only = property.get("readOnly").and_then(Value::as_bool) == Some(true);
@@ -375,20 +408,85 @@ mod tests {
         let job = |properties: Value| json!({ "properties": properties });
         let cases = [
             ("JobBase", json!({}), Some("properties")),
-            ("JobBase", job(json!({"jobType": "Command", "environmentId": "e"})), Some("properties.command")),
-            ("JobBase", job(json!({"jobType": "Command", "command": "", "environmentId": "e"})), Some("properties.command")),
-            ("JobBase", job(json!({"jobType": "Teleport"})), Some("properties.jobType")),
-            ("JobBase", job(json!({"jobType": "command", "command": "python a.py", "environmentId": "e"})), None),
-            ("JobBase", job(json!({"jobType": "Command", "command": "c", "environmentId": "e", "inputs": {"x": {"jobInputType": "literal"}}})), Some("properties.inputs.x.value")),
-            ("JobBase", job(json!({"jobType": "Command", "command": "c", "environmentId": "e", "tags": {"t": 1}})), Some("properties.tags.t")),
-            ("DataVersionBase", json!({"properties": {"dataType": "uri_file"}}), Some("properties.dataUri")),
-            ("DataVersionBase", json!({"properties": {"dataType": "uri_file", "dataUri": "x", "isArchived": "yes"}}), Some("properties.isArchived")),
-            ("DataVersionBase", json!({"properties": {"dataType": "mltable", "dataUri": "x", "referencedUris": "y"}}), Some("properties.referencedUris")),
-            ("ComputeResource", json!({"properties": {"computeType": "AmlCompute", "properties": {"scaleSettings": {"minNodeCount": 0}}}}), Some("properties.properties.scaleSettings.maxNodeCount")),
-            ("ComputeResource", json!({"properties": {"computeType": "AmlCompute", "properties": {"scaleSettings": {"maxNodeCount": 99999999999_i64}}}}), Some("properties.properties.scaleSettings.maxNodeCount")),
-            ("ComputeResource", json!({"properties": {"computeType": "AmlCompute", "provisioningState": 5, "properties": {"scaleSettings": {"maxNodeCount": 2}}}}), None),
-            ("ClusterUpdateParameters", json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": "two"}}}}), Some("properties.properties.scaleSettings.maxNodeCount")),
-            ("EnvironmentVersion", json!({"properties": {"image": "python:3.11", "osType": "Linux", "unknownNewField": 1}}), None),
+            (
+                "JobBase",
+                job(json!({"jobType": "Command", "environmentId": "e"})),
+                Some("properties.command"),
+            ),
+            (
+                "JobBase",
+                job(json!({"jobType": "Command", "command": "", "environmentId": "e"})),
+                Some("properties.command"),
+            ),
+            (
+                "JobBase",
+                job(json!({"jobType": "Teleport"})),
+                Some("properties.jobType"),
+            ),
+            (
+                "JobBase",
+                job(json!({"jobType": "command", "command": "python a.py", "environmentId": "e"})),
+                None,
+            ),
+            (
+                "JobBase",
+                job(
+                    json!({"jobType": "Command", "command": "c", "environmentId": "e", "inputs": {"x": {"jobInputType": "literal"}}}),
+                ),
+                Some("properties.inputs.x.value"),
+            ),
+            (
+                "JobBase",
+                job(
+                    json!({"jobType": "Command", "command": "c", "environmentId": "e", "tags": {"t": {}}}),
+                ),
+                Some("properties.tags.t"),
+            ),
+            (
+                "CodeVersion",
+                json!({"properties": {"properties": {"hash_version": 202208}, "isAnonymous": "true"}}),
+                None,
+            ),
+            (
+                "DataVersionBase",
+                json!({"properties": {"dataType": "uri_file"}}),
+                Some("properties.dataUri"),
+            ),
+            (
+                "DataVersionBase",
+                json!({"properties": {"dataType": "uri_file", "dataUri": "x", "isArchived": "yes"}}),
+                Some("properties.isArchived"),
+            ),
+            (
+                "DataVersionBase",
+                json!({"properties": {"dataType": "mltable", "dataUri": "x", "referencedUris": "y"}}),
+                Some("properties.referencedUris"),
+            ),
+            (
+                "ComputeResource",
+                json!({"properties": {"computeType": "AmlCompute", "properties": {"scaleSettings": {"minNodeCount": 0}}}}),
+                Some("properties.properties.scaleSettings.maxNodeCount"),
+            ),
+            (
+                "ComputeResource",
+                json!({"properties": {"computeType": "AmlCompute", "properties": {"scaleSettings": {"maxNodeCount": 99999999999_i64}}}}),
+                Some("properties.properties.scaleSettings.maxNodeCount"),
+            ),
+            (
+                "ComputeResource",
+                json!({"properties": {"computeType": "AmlCompute", "provisioningState": 5, "properties": {"scaleSettings": {"maxNodeCount": 2}}}}),
+                None,
+            ),
+            (
+                "ClusterUpdateParameters",
+                json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": "two"}}}}),
+                Some("properties.properties.scaleSettings.maxNodeCount"),
+            ),
+            (
+                "EnvironmentVersion",
+                json!({"properties": {"image": "python:3.11", "osType": "Linux", "unknownNewField": 1}}),
+                None,
+            ),
             ("Nothing", json!(1), None),
         ];
         for (name, body, expected) in cases {
@@ -403,12 +501,26 @@ mod tests {
     #[test]
     fn messages_say_what_is_wrong() {
         let error = check("JobBase", &json!({"properties": {"jobType": "Teleport"}})).unwrap_err();
-        assert!(error.message.contains("expected one of"), "{}", error.message);
+        assert!(
+            error.message.contains("expected one of"),
+            "{}",
+            error.message
+        );
         assert!(error.message.contains("Command"), "{}", error.message);
-        let error = check("CodeVersion", &json!({"properties": {"isAnonymous": "no"}})).unwrap_err();
+        let error =
+            check("CodeVersion", &json!({"properties": {"isAnonymous": "no"}})).unwrap_err();
         assert_eq!(
             error.message,
             "`properties.isAnonymous` must be a boolean, not a string"
+        );
+        let error = check(
+            "CodeVersion",
+            &json!({"properties": {"description": ["a"]}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.message,
+            "`properties.description` must be a string, not an array"
         );
     }
 }

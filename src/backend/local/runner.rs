@@ -435,7 +435,9 @@ pub fn blob_copy_path(data_dir: &Path, uri: &str) -> Option<PathBuf> {
         Some((account, _)) => (account, path),
         None => path.split_once('/')?,
     };
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
     let relative = Path::new(decoded.trim_end_matches('/'));
     let safe = |p: &Path| {
         p.components().count() > 0 && p.components().all(|c| matches!(c, Component::Normal(_)))
@@ -505,14 +507,20 @@ mod tests {
     fn blob_urls_map_to_local_copies() {
         let root = Path::new("/ws");
         assert_eq!(
-            blob_copy_path(root, "http://127.0.0.1:10000/devstoreaccount1/c0de/src?sig=x"),
+            blob_copy_path(
+                root,
+                "http://127.0.0.1:10000/devstoreaccount1/c0de/src?sig=x"
+            ),
             Some(PathBuf::from("/ws/blobs/devstoreaccount1/c0de/src"))
         );
         assert_eq!(
             blob_copy_path(root, "https://acct.blob.core.windows.net/cont/a%20b/x.csv"),
             Some(PathBuf::from("/ws/blobs/acct/cont/a b/x.csv"))
         );
-        assert_eq!(blob_copy_path(root, "http://127.0.0.1:1/acct/../../etc"), None);
+        assert_eq!(
+            blob_copy_path(root, "http://127.0.0.1:1/acct/../../etc"),
+            None
+        );
         assert_eq!(blob_copy_path(root, "http://127.0.0.1:1/acct"), None);
         assert_eq!(blob_copy_path(root, "azureml://datastores/x/paths/y"), None);
     }

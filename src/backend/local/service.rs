@@ -1089,11 +1089,20 @@ mod tests {
         assert_eq!(container["properties"]["latestVersion"], "1");
         assert_eq!(container["properties"]["nextVersion"], "2");
         assert_eq!(container["properties"]["isArchived"], true);
-        assert!(list(&store, &scope, "data/iris/versions", &[]).unwrap().is_empty());
-        assert_eq!(
-            list(&store, &scope, "data/iris/versions", &[("listViewType", "All")])
+        assert!(
+            list(&store, &scope, "data/iris/versions", &[])
                 .unwrap()
-                .len(),
+                .is_empty()
+        );
+        assert_eq!(
+            list(
+                &store,
+                &scope,
+                "data/iris/versions",
+                &[("listViewType", "All")]
+            )
+            .unwrap()
+            .len(),
             1
         );
         let retyped = json!({"properties": {"dataType": "uri_folder"}});
@@ -1112,7 +1121,14 @@ mod tests {
         let (_dir, mut store, scope) = store();
         for v in ["1", "2"] {
             let body = json!({"properties": {"image": format!("img:{v}")}});
-            put(&mut store, &scope, &format!("environments/e/versions/{v}"), &body, "t").unwrap();
+            put(
+                &mut store,
+                &scope,
+                &format!("environments/e/versions/{v}"),
+                &body,
+                "t",
+            )
+            .unwrap();
         }
         assert!(delete(&mut store, &scope, "environments/e/versions/2").unwrap());
         let container = store.get(&scope.id(), "environments/e").unwrap().unwrap();
@@ -1126,11 +1142,21 @@ mod tests {
         let body = json!({"properties": {"computeType": "AmlCompute", "properties": {"scaleSettings": {"maxNodeCount": 1}}}});
         put(&mut store, &scope, "computes/cpu", &body, "t").unwrap();
         let error = json!({"error": {"code": "X", "message": "m"}});
-        set_provisioning_state(&mut store, &scope, "computes/cpu", "Failed", Some(error), "t2")
-            .unwrap();
+        set_provisioning_state(
+            &mut store,
+            &scope,
+            "computes/cpu",
+            "Failed",
+            Some(error),
+            "t2",
+        )
+        .unwrap();
         let compute = store.get(&scope.id(), "computes/cpu").unwrap().unwrap();
         assert_eq!(compute["properties"]["provisioningState"], "Failed");
-        assert_eq!(compute["properties"]["provisioningErrors"][0]["error"]["code"], "X");
+        assert_eq!(
+            compute["properties"]["provisioningErrors"][0]["error"]["code"],
+            "X"
+        );
         set_provisioning_state(&mut store, &scope, "computes/cpu", "Succeeded", None, "t3")
             .unwrap();
         let compute = store.get(&scope.id(), "computes/cpu").unwrap().unwrap();
@@ -1141,8 +1167,22 @@ mod tests {
     fn tag_property_and_datastore_filters() {
         let (_dir, mut store, scope) = store();
         let tagged = |tags: Value, properties: Value| json!({"properties": {"jobType": "Command", "command": "c", "tags": tags, "properties": properties}});
-        put(&mut store, &scope, "jobs/a", &tagged(json!({"team": "x", "k": "v"}), json!({"p": "1"})), "t").unwrap();
-        put(&mut store, &scope, "jobs/b", &tagged(json!({"team": "y"}), json!({})), "t").unwrap();
+        put(
+            &mut store,
+            &scope,
+            "jobs/a",
+            &tagged(json!({"team": "x", "k": "v"}), json!({"p": "1"})),
+            "t",
+        )
+        .unwrap();
+        put(
+            &mut store,
+            &scope,
+            "jobs/b",
+            &tagged(json!({"team": "y"}), json!({})),
+            "t",
+        )
+        .unwrap();
         let names = |params: &[(&str, &str)]| -> Vec<String> {
             list(&store, &scope, "jobs", params)
                 .unwrap()
@@ -1156,12 +1196,19 @@ mod tests {
         assert_eq!(names(&[("properties", "p=2")]), Vec::<String>::new());
         for (name, default) in [("one", true), ("two", false)] {
             let body = json!({"properties": {"datastoreType": "AzureBlob", "isDefault": default}});
-            put(&mut store, &scope, &format!("datastores/{name}"), &body, "t").unwrap();
+            put(
+                &mut store,
+                &scope,
+                &format!("datastores/{name}"),
+                &body,
+                "t",
+            )
+            .unwrap();
         }
-        let datastores = |params: &[(&str, &str)]| list(&store, &scope, "datastores", params).unwrap().len();
+        let datastores =
+            |params: &[(&str, &str)]| list(&store, &scope, "datastores", params).unwrap().len();
         assert_eq!(datastores(&[("isDefault", "true")]), 1);
         assert_eq!(datastores(&[("names", "one,two")]), 2);
         assert_eq!(datastores(&[("names", "two")]), 1);
     }
 }
-
