@@ -192,7 +192,8 @@ impl Staging {
 
     /// The `dataUri` of a data asset reference (`azureml:name:version` or its ARM id).
     fn data_uri(&self, uri: &str) -> Option<String> {
-        let relative = match self.scope.relative(uri) {
+        let bare = uri.strip_prefix("azureml:").unwrap_or(uri);
+        let relative = match self.scope.relative(bare) {
             Some(relative) => relative.to_owned(),
             None => {
                 let (name, version) = uri.strip_prefix("azureml:")?.split_once(':')?;
@@ -212,7 +213,8 @@ impl Staging {
             return Some((container.to_owned(), path.to_owned(), local));
         }
         let (datastore, path) = datastore_path(uri)?;
-        let object = self.get(&format!("datastores/{datastore}"))?;
+        let stored = self.get(&format!("datastores/{datastore}"))?;
+        let object = super::server::present_datastore(&self.scope, stored, Some(blobs.account()));
         let on_this_account = object
             .pointer("/properties/accountName")
             .and_then(Value::as_str)

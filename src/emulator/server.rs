@@ -274,27 +274,40 @@ impl State {
         STORAGE_SUFFIX
     }
 
-    /// A datastore as the emulator serves it: the default one points at the emulator's
-    /// storage account, whatever the store recorded (a local workspace records its folder).
-    pub fn present_datastore(&self, scope: &Scope, mut datastore: Value) -> Value {
-        let is_default = datastore
-            .pointer("/properties/isDefault")
-            .and_then(Value::as_bool)
-            == Some(true)
-            || datastore.get("name").and_then(Value::as_str) == Some(DEFAULT_DATASTORE);
-        if let (true, Some(blobs)) = (is_default, &self.blobs)
-            && let Some(properties) = datastore
-                .get_mut("properties")
-                .and_then(Value::as_object_mut)
-        {
-            properties.insert("accountName".into(), json!(blobs.account().account));
-            properties.insert("containerName".into(), json!(default_container(scope)));
-            properties.insert("endpoint".into(), json!(STORAGE_SUFFIX));
-            properties.insert("protocol".into(), json!("https"));
-            properties.insert("credentials".into(), json!({"credentialsType": "Sas"}));
-        }
-        datastore
+    /// A datastore as the emulator serves it (see [`present_datastore`]).
+    pub fn present_datastore(&self, scope: &Scope, datastore: Value) -> Value {
+        present_datastore(
+            scope,
+            datastore,
+            self.blobs.as_ref().map(BlobClient::account),
+        )
     }
+}
+
+/// A datastore as the emulator serves it: the default one points at the emulator's storage
+/// account, whatever the store recorded (a local workspace records its folder).
+pub fn present_datastore(
+    scope: &Scope,
+    mut datastore: Value,
+    account: Option<&super::storage::StorageAccount>,
+) -> Value {
+    let is_default = datastore
+        .pointer("/properties/isDefault")
+        .and_then(Value::as_bool)
+        == Some(true)
+        || datastore.get("name").and_then(Value::as_str) == Some(DEFAULT_DATASTORE);
+    if let (true, Some(account)) = (is_default, account)
+        && let Some(properties) = datastore
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+    {
+        properties.insert("accountName".into(), json!(account.account));
+        properties.insert("containerName".into(), json!(default_container(scope)));
+        properties.insert("endpoint".into(), json!(STORAGE_SUFFIX));
+        properties.insert("protocol".into(), json!("https"));
+        properties.insert("credentials".into(), json!({"credentialsType": "Sas"}));
+    }
+    datastore
 }
 
 /// The default datastore's container: `azureml-blobstore-<workspace id>`, as Azure names it.
