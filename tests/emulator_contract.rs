@@ -919,3 +919,63 @@ async fn state_survives_restarts_and_local_workspaces_are_served() {
         "i"
     );
 }
+
+/// Every request body the official SDK sends for the corpus (the oracle's golden files) passes
+/// the emulator's validation: it is no stricter than the service.
+#[test]
+fn the_sdk_request_bodies_pass_validation() {
+    use amlops::emulator::routes::{self, Route};
+    use amlops::emulator::validate;
+
+    let golden = support::root().join("../shared/oracle/golden");
+    if !golden.exists() {
+        eprintln!("skipping: {} is absent", golden.display());
+        return;
+    }
+    let served = [Scope::workspace(
+        "00000000-0000-0000-0000-000000000000",
+        "oracle-rg",
+        "oracle-ws",
+    )];
+    let mut files = vec![golden];
+    let (mut checked, mut failures) = (0, Vec::new());
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let golden: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let requests = ["prior_requests", "later_requests"]
+            .iter()
+            .flat_map(|k| golden[*k].as_array().cloned().unwrap_or_default())
+            .chain(golden.get("request").cloned());
+        for request in requests {
+            let (Some(method), Some(url), Some(body)) = (
+                request["method"].as_str(),
+                request["path"].as_str(),
+                request.get("body").filter(|b| !b.is_null()),
+            ) else {
+                continue;
+            };
+            let Route::Scoped { scope, relative } = routes::route(&served, url) else {
+                continue;
+            };
+            let target = routes::target(&scope, &relative);
+            let Some(definition) = validate::definition_for(&target, method) else {
+                continue;
+            };
+            checked += 1;
+            let preview = request["api_version"]
+                .as_str()
+                .is_some_and(|v| v.ends_with("-preview"));
+            if let Err(invalid) = validate::check_for_version(definition, body, preview) {
+                failures.push(format!("{}: {}", path.display(), invalid.message));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(checked > 400, "only {checked} bodies checked");
+}

@@ -235,7 +235,10 @@ fn read_body(request: &ArmRequest, target: &Target) -> Result<Value, Reply> {
     if body.is_null() && request.method != "POST" {
         return Err(Reply::invalid_body("", "the request has no body"));
     }
-    validate::check(definition, &body)
+    let preview = request
+        .param("api-version")
+        .is_some_and(|v| v.ends_with("-preview"));
+    validate::check_for_version(definition, &body, preview)
         .map_err(|invalid| Reply::invalid_body(&invalid.field, invalid.message))?;
     Ok(body)
 }

@@ -84,10 +84,17 @@ pub enum EmulatorError {
     },
     #[error("cannot make the TLS certificate: {0}")]
     Certificate(String),
+    /// Boxed: the store's errors are large and travel on error paths only.
     #[error("{0}")]
-    Store(#[from] BackendError),
+    Store(Box<BackendError>),
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+impl From<BackendError> for EmulatorError {
+    fn from(error: BackendError) -> Self {
+        EmulatorError::Store(Box::new(error))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, EmulatorError>;

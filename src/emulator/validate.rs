@@ -113,8 +113,17 @@ fn local_ref(schema: &Value) -> Option<String> {
 
 /// Checks `body` against definition `name`. Unknown definitions accept anything.
 pub fn check(name: &str, body: &Value) -> Result<(), Invalid> {
+    check_for_version(name, body, false)
+}
+
+/// Checks `body` as sent with a preview api-version (`preview` true) or a stable one. The
+/// definitions are 2026-07-01's; a preview version may carry enum values added since (the
+/// SDK sends `jobType: FineTuning` with 2024-10-01-preview), so under a preview version the
+/// enums the swagger marks extensible (`modelAsString`) accept values they do not list.
+pub fn check_for_version(name: &str, body: &Value, preview: bool) -> Result<(), Invalid> {
     Checker {
         definitions: &DEFINITIONS,
+        preview,
     }
     .definition(name, body, "", true)
 }
@@ -126,6 +135,7 @@ pub fn known(name: &str) -> bool {
 
 struct Checker<'d> {
     definitions: &'d Definitions,
+    preview: bool,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -197,7 +207,13 @@ impl Checker<'_> {
         if let Some(kind) = schema.get("type").and_then(Value::as_str) {
             self.kind(kind, schema, value, path)?;
         }
-        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        let extensible = schema
+            .pointer("/x-ms-enum/modelAsString")
+            .and_then(Value::as_bool)
+            == Some(true);
+        if let Some(options) = schema.get("enum").and_then(Value::as_array)
+            && !(self.preview && extensible)
+        {
             self.one_of(options, value, path)?;
         }
         if let Some(text) = value.as_str() {
@@ -496,6 +512,16 @@ mod tests {
                 "{name} {body}"
             );
         }
+    }
+
+    #[test]
+    fn preview_versions_may_extend_extensible_enums() {
+        let fine_tuning = json!({"properties": {"jobType": "FineTuning"}});
+        assert!(check("JobBase", &fine_tuning).is_err());
+        assert!(check_for_version("JobBase", &fine_tuning, true).is_ok());
+        let bad_mode = json!({"properties": {"jobType": "Command", "command": "c", "environmentId": "e",
+            "inputs": {"t": {"jobInputType": "mltable", "uri": "u", "mode": "Teleport"}}}});
+        assert!(check_for_version("JobBase", &bad_mode, false).is_err());
     }
 
     #[test]
