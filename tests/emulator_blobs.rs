@@ -4,7 +4,7 @@
 //! Tests skip, saying why, when Azurite (`npm ci --prefix tools/azurite`) or the SDK's
 //! virtual environment is absent; `.ci/run` installs both.
 
-mod support;
+mod emulator_support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use amlops::emulator::storage::{Access, Azurite, StorageAccount};
 use amlops::emulator::{self, Config, LroTiming, Running};
 use amlops::scope::Scope;
 use serde_json::{Value, json};
-use support::{Client, WORKSPACE, eventually};
+use emulator_support::{Client, WORKSPACE, eventually};
 
 async fn start(
     azurite_bin: &Path,
@@ -75,7 +75,7 @@ fn datastore_sas(account: &StorageAccount) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_uploads_and_datastore_secrets_are_sas_uris_for_azurite() {
-    let Some(azurite_bin) = support::azurite("pending uploads") else {
+    let Some(azurite_bin) = emulator_support::azurite("pending uploads") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +138,7 @@ fn running_storage_endpoint(blob_uri: &str, account: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_read_their_code_and_inputs_out_of_blob_storage() {
-    let Some(azurite_bin) = support::azurite("job staging") else {
+    let Some(azurite_bin) = emulator_support::azurite("job staging") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -195,10 +195,10 @@ async fn jobs_read_their_code_and_inputs_out_of_blob_storage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_sdk_works_unmodified() {
-    let Some(python) = support::sdk_python("the SDK conformance test") else {
+    let Some(python) = emulator_support::sdk_python("the SDK conformance test") else {
         return;
     };
-    let Some(azurite_bin) = support::azurite("the SDK conformance test") else {
+    let Some(azurite_bin) = emulator_support::azurite("the SDK conformance test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +220,7 @@ async fn the_official_sdk_works_unmodified() {
     let output = tokio::time::timeout(
         Duration::from_secs(600),
         tokio::process::Command::new(&python)
-            .arg(support::root().join("tests/sdk/conformance.py"))
+            .arg(emulator_support::root().join("tests/sdk/conformance.py"))
             .current_dir(&workdir)
             .env("AMLOPS_EMULATOR_URL", running.url())
             .env("REQUESTS_CA_BUNDLE", running.cert_path().unwrap())

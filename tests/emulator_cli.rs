@@ -1,13 +1,13 @@
 //! `amlops emulator` as scripts use it: the two stdout lines, HTTPS with the printed
 //! certificate, the request log file, fault flags, and a clean stop on SIGTERM.
 
-mod support;
+mod emulator_support;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use support::Client;
+use emulator_support::Client;
 
 struct Emulator {
     child: Child,
@@ -92,7 +92,7 @@ async fn serves_https_prints_its_url_and_certificate_and_stops_cleanly() {
     let workspace = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/team";
     assert_eq!(client.get(workspace).await.body["name"], "team");
     assert_eq!(
-        client.get(support::WORKSPACE).await.status,
+        client.get(emulator_support::WORKSPACE).await.status,
         404,
         "only the named workspace is served"
     );

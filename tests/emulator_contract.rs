@@ -1,12 +1,12 @@
 //! The emulator's ARM contract, route by route: each happy path and its ARM error cases,
 //! against an emulator running in this process on a free loopback port.
 
-mod support;
+mod emulator_support;
 
 use amlops::emulator::{self, Config, Fault, FaultRule, LroTiming, Running};
 use amlops::scope::Scope;
 use serde_json::{Value, json};
-use support::{API, Client, WORKSPACE, eventually};
+use emulator_support::{API, Client, WORKSPACE, eventually};
 
 async fn start(configure: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Running, Client) {
     let dir = tempfile::tempdir().unwrap();
@@ -927,7 +927,7 @@ fn the_sdk_request_bodies_pass_validation() {
     use amlops::emulator::routes::{self, Route};
     use amlops::emulator::validate;
 
-    let golden = support::root().join("../shared/oracle/golden");
+    let golden = emulator_support::root().join("../shared/oracle/golden");
     if !golden.exists() {
         eprintln!("skipping: {} is absent", golden.display());
         return;

@@ -3,6 +3,7 @@
 
 mod emulator;
 mod plan;
+mod progress;
 mod show;
 mod target;
 mod ui;

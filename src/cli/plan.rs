@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use amlops::apply::{self, ApplyOptions, Event, Progress};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use amlops::apply::{self, ApplyOptions};
 use amlops::backend::Backend;
 use amlops::manifest::{self, Manifest};
 use amlops::plan::{Action, Plan, PlanOptions};
@@ -11,6 +14,7 @@ use amlops::render;
 use amlops::workflow::{self, PlanError, PlanRequest};
 use clap::Args;
 
+use super::progress::Printer;
 use super::target::{self, TargetArgs};
 use super::{DirArg, Format, ui};
 
@@ -29,6 +33,9 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Plan only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
 }
 
 #[derive(Args)]
@@ -46,6 +53,12 @@ pub struct ApplyArgs {
     /// Submit jobs and return without waiting for them to finish
     #[arg(long)]
     no_wait: bool,
+    /// Apply only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
+    /// Changes made at once; independent changes run concurrently
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
 }
 
 /// What every planning command starts with.
@@ -59,6 +72,7 @@ pub struct Planned {
 pub async fn prepare(
     dir: &DirArg,
     target_args: &TargetArgs,
+    only: &[String],
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     let manifest = manifest::load(std::slice::from_ref(&dir.dir));
@@ -101,6 +115,12 @@ pub async fn prepare(
         }
         Err(PlanError::Backend(e)) => return Err(e.into()),
     };
+    if !only.is_empty()
+        && let Err(message) = plan.restrict(only)
+    {
+        ui::error(&message);
+        return Ok(Err(ExitCode::from(1)));
+    }
     if backend.target().kind == "local" && plan.changes.iter().any(|c| c.action == Action::Submit) {
         plan.notes.push(
             "jobs run on this machine with its own interpreters; environment images and conda files are recorded, not built".into(),
@@ -123,7 +143,7 @@ fn report_errors(manifest: &Manifest) {
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -147,18 +167,18 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, args.no_wait).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.only, args.no_wait).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
     ui::out(&render::human::render(&serde_json::to_value(plan)?)?);
-    if !plan.has_changes() {
-        return Ok(ExitCode::SUCCESS);
-    }
     if plan.has_conflicts() {
         ui::error("the plan has conflicts; nothing was changed");
         return Ok(ExitCode::from(1));
+    }
+    if !plan.has_changes() {
+        return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve {
         if !ui::stdin_is_terminal() {
@@ -176,24 +196,51 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         allow_replace: args.allow_replace,
         wait: !args.no_wait,
         poll: Duration::from_millis(200),
+        parallelism: usize::from(args.parallelism),
+        cancel: interrupt_flag(),
     };
-    let mut progress = Printer;
-    let report = match apply::apply(planned.backend.as_ref(), plan, &options, &mut progress).await {
+    let mut progress = Printer::new();
+    let result = apply::apply(planned.backend.as_ref(), plan, &options, &mut progress).await;
+    progress.finish();
+    let report = match result {
         Ok(report) => report,
         Err(e) => {
-            ui::error(&e.to_string());
-            if let apply::ApplyError::Change { applied, .. } = &e
-                && !applied.is_empty()
-            {
-                ui::status(&format!(
-                    "applied before the failure: {}",
-                    applied.join(", ")
-                ));
-                ui::status("run apply again to finish: it plans from what is there now");
-            }
+            report_apply_error(&e);
             return Ok(ExitCode::from(1));
         }
     };
+    Ok(report_jobs(&report))
+}
+
+fn report_apply_error(error: &apply::ApplyError) {
+    ui::error(&error.to_string());
+    let (applied, not_done) = match error {
+        apply::ApplyError::Change {
+            applied, not_done, ..
+        }
+        | apply::ApplyError::Interrupted { applied, not_done } => (applied, not_done),
+        _ => return,
+    };
+    if !applied.is_empty() {
+        ui::status(&format!("done: {}", applied.join(", ")));
+    }
+    if !not_done.is_empty() {
+        ui::status(&format!("not done: {}", not_done.join(", ")));
+    }
+    ui::status("run apply again to finish: it plans from what is there now");
+}
+
+/// Prints what the jobs printed (the end of the log of those that failed) and the summary.
+fn report_jobs(report: &apply::ApplyReport) -> ExitCode {
+    for job in report.jobs.iter().filter(|j| j.status == "Completed") {
+        if let Some(tail) = job.log_tail.as_deref().filter(|t| !t.trim().is_empty()) {
+            ui::status(&ui::paint(
+                ui::MUTED,
+                &format!("--- {} ({}) printed ---", job.address, job.name),
+            ));
+            ui::status(tail);
+        }
+    }
     let failed: Vec<_> = report.failed_jobs().collect();
     for job in &failed {
         ui::error(&format!(
@@ -224,82 +271,27 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         },
         &summary,
     ));
-    Ok(if failed.is_empty() {
+    if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
-/// Prints apply's progress to stderr, one line per event.
-struct Printer;
-
-impl Progress for Printer {
-    fn event(&mut self, event: Event<'_>) {
-        match event {
-            Event::Started { change } => ui::status(&format!(
-                "{}: {}...",
-                change.address,
-                progressive(change.action)
-            )),
-            Event::Uploading { source, bytes, .. } => ui::status(&format!(
-                "  ↑ uploading {source} ({})",
-                render::human_bytes(bytes)
-            )),
-            Event::Finished { change, elapsed } => ui::status(&format!(
-                "{}: {} [{}]",
-                change.address,
-                ui::paint(ui::GOOD, done(change.action)),
-                seconds(elapsed)
-            )),
-            Event::JobStatus {
-                address,
-                name,
-                status,
-                elapsed,
-            } => {
-                let style = match status {
-                    "Completed" => ui::GOOD,
-                    "Failed" | "Canceled" => ui::ERROR,
-                    _ => ui::MUTED,
-                };
-                ui::status(&format!(
-                    "{address} ({name}): {} [{}]",
-                    ui::paint(style, status),
-                    seconds(elapsed)
-                ));
+/// A flag Ctrl-C sets: apply then starts nothing new. A second Ctrl-C ends the program.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let setter = Arc::clone(&flag);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            setter.store(true, Ordering::SeqCst);
+            ui::warning(
+                "interrupted: finishing the changes in flight, starting nothing new (Ctrl-C again to quit now)",
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
             }
         }
-    }
-}
-
-fn progressive(action: Action) -> &'static str {
-    match action {
-        Action::Create => "creating",
-        Action::NewVersion => "creating a new version",
-        Action::Update => "updating",
-        Action::Replace => "replacing",
-        Action::Submit => "submitting",
-        Action::Restore => "restoring",
-        Action::Archive => "archiving",
-        Action::Delete => "deleting",
-        Action::NoOp | Action::Conflict => "skipping",
-    }
-}
-
-fn done(action: Action) -> &'static str {
-    match action {
-        Action::Create | Action::NewVersion => "created",
-        Action::Update => "updated",
-        Action::Replace => "replaced",
-        Action::Submit => "submitted",
-        Action::Restore => "restored",
-        Action::Archive => "archived",
-        Action::Delete => "deleted",
-        Action::NoOp | Action::Conflict => "skipped",
-    }
-}
-
-fn seconds(elapsed: Duration) -> String {
-    format!("{:.1}s", elapsed.as_secs_f64())
+    });
+    flag
 }

@@ -121,6 +121,34 @@ impl Plan {
     pub fn change(&self, address: &str) -> Option<&Change> {
         self.changes.iter().find(|c| c.address == address)
     }
+
+    /// Keeps only the changes of `addresses` and what they depend on, transitively. An
+    /// unknown address is an error that suggests the closest known one.
+    pub fn restrict(&mut self, addresses: &[String]) -> Result<(), String> {
+        let mut keep: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = Vec::new();
+        for address in addresses {
+            if self.change(address).is_none() {
+                let known = self.changes.iter().map(|c| c.address.as_str());
+                let hint = crate::diag::did_you_mean(address, known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(format!("no resource `{address}` in the plan{hint}"));
+            }
+            todo.push(address.clone());
+        }
+        while let Some(address) = todo.pop() {
+            if !keep.insert(address.clone()) {
+                continue;
+            }
+            if let Some(change) = self.change(&address) {
+                todo.extend(change.depends_on.iter().cloned());
+            }
+        }
+        self.changes.retain(|c| keep.contains(&c.address));
+        self.summary = Summary::of(&self.changes);
+        Ok(())
+    }
 }
 
 /// Where the plan applies.

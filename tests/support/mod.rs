@@ -1,208 +1,133 @@
-//! Shared by the emulator's integration tests: an HTTP client for the emulator, and the
-//! look-ups for Azurite and the Python SDK, which tests skip without (saying so).
+//! Helpers for tests that run the `amlops` binary on manifest folders of their own.
 
-#![allow(dead_code, reason = "each test binary uses part of this module")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different subset of these helpers"
+)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use reqwest::header::HeaderMap;
-use serde_json::Value;
-
-/// The local workspace's ARM id, as the emulator serves it by default.
-pub const WORKSPACE: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/amlops-local/providers/Microsoft.MachineLearningServices/workspaces/local";
-pub const API: &str = "api-version=2025-12-01";
-
-/// An answer, read whole.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
+/// A temporary manifest folder with its own local workspace.
+pub struct Project {
+    pub dir: tempfile::TempDir,
 }
 
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The ARM error code, asserting the error body has the ARM shape and a request id came
-    /// with it.
-    pub fn error_code(&self) -> &str {
-        assert!(
-            self.status >= 400,
-            "not an error: {} {}",
-            self.status,
-            self.body
-        );
-        assert!(
-            self.header("x-ms-request-id").is_some(),
-            "no x-ms-request-id"
-        );
-        assert!(
-            self.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "no message: {}",
-            self.body
-        );
-        self.body["error"]["code"].as_str().expect("an error code")
-    }
-}
-
-/// A client of one emulator, with a bearer token.
-pub struct Client {
-    pub http: reqwest::Client,
-    pub base: String,
-}
-
-impl Client {
-    pub fn new(base: &str, ca: Option<&Path>) -> Self {
-        let mut builder = reqwest::Client::builder().no_proxy();
-        if let Some(ca) = ca {
-            let pem = std::fs::read(ca).expect("the emulator's certificate");
-            let certificate = reqwest::Certificate::from_pem(&pem).expect("a PEM certificate");
-            builder = builder.tls_certs_only([certificate]);
-        }
-        Client {
-            http: builder.build().expect("a client"),
-            base: base.to_owned(),
+impl Project {
+    pub fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
         }
     }
 
-    /// `path` is relative to the local workspace unless it starts with `/`; `api-version` is
-    /// added unless the path has a query.
-    pub fn url(&self, path: &str) -> String {
-        let absolute = if path.starts_with('/') {
-            path.to_owned()
-        } else if path.is_empty() {
-            WORKSPACE.to_owned()
+    /// A copy of a folder of `examples/`.
+    pub fn example(name: &str) -> Self {
+        let project = Self::empty();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(name),
+            project.path(),
+        );
+        let _ = std::fs::remove_dir_all(project.path().join(".amlops"));
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> &Self {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
+        std::fs::write(path, text).expect("write file");
+        self
+    }
+
+    pub fn append(&self, relative: &str, text: &str) {
+        let path = self.path().join(relative);
+        let mut content = std::fs::read_to_string(&path).expect("read file");
+        content.push_str(text);
+        std::fs::write(path, content).expect("write file");
+    }
+
+    pub fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.path().join(relative)).expect("remove file");
+    }
+
+    /// Runs `amlops ARGS... <this folder>` with no colour and no terminal.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        let dir = self.path().to_str().expect("utf-8 path").to_owned();
+        all.push(&dir);
+        amlops(&all, self.path())
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.path().join(".amlops/workspace.db")
+    }
+
+    pub fn database_bytes(&self) -> Vec<u8> {
+        std::fs::read(self.database()).expect("workspace database")
+    }
+
+    /// `amlops show --json` of this project's workspace.
+    pub fn show(&self) -> serde_json::Value {
+        let run = self.run(&["show", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).expect("show prints JSON")
+    }
+
+    pub fn jobs(&self) -> Vec<serde_json::Value> {
+        self.show()["jobs"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn both(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn amlops(args: &[&str], cwd: &Path) -> Run {
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_amlops"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("AMLOPS_DATA_DIR")
+        .env_remove("AMLOPS_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run amlops");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
         } else {
-            format!("{WORKSPACE}/{path}")
-        };
-        if absolute.contains('?') {
-            format!("{}{absolute}", self.base)
-        } else {
-            format!("{}{absolute}?{API}", self.base)
+            std::fs::copy(entry.path(), target).expect("copy file");
         }
-    }
-
-    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            self.url(path)
-        };
-        let mut request = self
-            .http
-            .request(method.parse().expect("a method"), url)
-            .bearer_auth("test-token");
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the emulator answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).expect("a JSON body")
-        };
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Answer {
-        self.send("GET", path, None).await
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> Answer {
-        self.send("PUT", path, Some(body)).await
-    }
-
-    pub async fn post(&self, path: &str, body: Option<Value>) -> Answer {
-        self.send("POST", path, body).await
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> Answer {
-        self.send("PATCH", path, Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Answer {
-        self.send("DELETE", path, None).await
-    }
-
-    /// Every item of a list, following `nextLink`; also returns how many pages it took.
-    pub async fn list_all(&self, path: &str) -> (Vec<Value>, usize) {
-        let mut items = Vec::new();
-        let mut pages = 0;
-        let mut next = Some(path.to_owned());
-        while let Some(url) = next {
-            let answer = self.get(&url).await;
-            assert_eq!(answer.status, 200, "{}", answer.body);
-            pages += 1;
-            items.extend(answer.body["value"].as_array().cloned().unwrap_or_default());
-            next = answer.body["nextLink"].as_str().map(str::to_owned);
-        }
-        (items, pages)
     }
 }
 
-/// The repository's root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Azurite's `azurite-blob` (`AMLOPS_AZURITE`, or `tools/azurite` after `npm ci`), or `None`
-/// after printing why the test is skipped.
-pub fn azurite(test: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("AMLOPS_AZURITE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("tools/azurite/node_modules/.bin/azurite-blob"));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping {test}: Azurite is not installed at {} (run `npm ci --prefix tools/azurite` or set AMLOPS_AZURITE)",
-            path.display()
-        );
-        None
-    }
-}
-
-/// The Python of a virtual environment with azure-ai-ml 1.35.2 (`AMLOPS_SDK_VENV`, or
-/// `../oracle-venv` beside the repository), or `None` after printing why the test is skipped.
-pub fn sdk_python(test: &str) -> Option<PathBuf> {
-    let venv = std::env::var_os("AMLOPS_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../oracle-venv"));
-    let python = venv.join("bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!(
-            "skipping {test}: no Python virtual environment with azure-ai-ml at {} (see docs/emulator.md, or set AMLOPS_SDK_VENV)",
-            venv.display()
-        );
-        None
-    }
-}
-
-/// Waits until `check` holds, polling for up to `seconds`.
-pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while std::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
+/// The folder of shared test material beside the checkout, when present.
+pub fn shared() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    path.is_dir().then_some(path)
 }
