@@ -29,6 +29,9 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Make the planned changes, in dependency order, and follow the jobs it submits.
     Apply(plan::ApplyArgs),
+    /// Tell changes made to the workspace out of band from changes in the manifests; never
+    /// writes. Exits 0 clean, 2 with manifest changes, 3 with drift, 4 on a conflict, 1 on error.
+    Drift(plan::DriftArgs),
     /// Check manifest files or directories without reading any workspace.
     Validate(validate::ValidateArgs),
     /// List the workspace's resources and the state of its jobs.
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plan(args) => plan::plan(args).await,
             Command::Apply(args) => plan::apply(args).await,
+            Command::Drift(args) => plan::drift(args).await,
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,

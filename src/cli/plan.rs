@@ -39,6 +39,23 @@ pub struct PlanArgs {
 }
 
 #[derive(Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Print the report as JSON (same as --format json)
+    #[arg(long)]
+    json: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "human", conflicts_with = "json")]
+    format: Format,
+    /// Check only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
+}
+
+#[derive(Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
     dir: DirArg,
@@ -164,6 +181,21 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    let report = amlops::plan::drift::drift(&planned.plan);
+    let serialised = serde_json::to_value(&report)?;
+    match if args.json { Format::Json } else { args.format } {
+        Format::Json => ui::out(&format!("{}\n", serde_json::to_string_pretty(&serialised)?)),
+        Format::Markdown => ui::out(&render::drift::markdown(&serialised)?),
+        Format::Human => ui::out(&render::drift::human(&serialised)?),
+    }
+    Ok(ExitCode::from(report.exit_code as u8))
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {

@@ -11,6 +11,7 @@
 //! of an immutable asset, a version conflict, a job submission.
 
 pub mod build;
+pub mod drift;
 pub mod normalize;
 pub mod snapshot;
 pub mod view;
@@ -237,6 +238,16 @@ pub struct Change {
     /// The state of a job that already ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The specification hash apply records (tag `amlops.spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_spec: Option<String>,
+    /// The specification hash the live object carries: what amlops last applied to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_spec: Option<String>,
+    /// A hash of the live object as the plan saw it (`absent` when there was none), so a
+    /// saved plan can tell whether the workspace moved since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_fingerprint: Option<String>,
 }
 
 /// One field's change. Values are in the manifest's vocabulary; `None` means absent.

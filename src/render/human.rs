@@ -283,6 +283,9 @@ mod tests {
             uploads: vec![],
             hint: None,
             status: None,
+            desired_spec: None,
+            applied_spec: None,
+            live_fingerprint: None,
         }
     }
 
