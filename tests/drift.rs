@@ -18,10 +18,15 @@ fn edit_out_of_band(project: &Project) {
         method: "PATCH".into(),
         path: Scope::local().resource_id("computes/cpu-cluster"),
         api_version: "2023-08-01-preview".into(),
-        body: Some(json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": 6, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT5M"}}}})),
+        body: Some(
+            json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": 6, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT5M"}}}}),
+        ),
         secret_body: None,
     };
-    tokio::runtime::Runtime::new().unwrap().block_on(workspace.send(&request)).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(workspace.send(&request))
+        .unwrap();
 }
 
 #[test]
@@ -38,14 +43,27 @@ fn out_of_band_scale_changes_are_drift_and_apply_restores_them_in_place() {
     assert_eq!(report["exit_code"], 3);
     let entry = &report["resources"][0];
     assert_eq!(entry["state"], "drifted");
-    let fields: Vec<&str> = entry["fields"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = entry["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, vec!["idle_time_before_scale_down", "max_instances"]);
     assert_eq!(entry["fields"][1]["before"], 6);
     assert_eq!(entry["fields"][1]["after"], 2);
 
     let text = project.run(&["drift"]);
-    assert!(text.stdout.contains("compute.cpu-cluster"), "{}", text.stdout);
-    assert!(text.stdout.contains("max_instances: live 6, manifests 2"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("compute.cpu-cluster"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("max_instances: live 6, manifests 2"),
+        "{}",
+        text.stdout
+    );
 
     let plan = project.run(&["plan"]);
     assert!(plan.stdout.contains("update in place"), "{}", plan.stdout);
@@ -60,11 +78,21 @@ fn manifest_changes_are_pending_not_drift() {
     let project = Project::empty();
     project.write("compute.yml", COMPUTE);
     assert_eq!(project.run(&["apply", "--auto-approve"]).code, 0);
-    project.write("compute.yml", &COMPUTE.replace("max_instances: 2", "max_instances: 3"));
+    project.write(
+        "compute.yml",
+        &COMPUTE.replace("max_instances: 2", "max_instances: 3"),
+    );
     let drift = project.run(&["drift"]);
     assert_eq!(drift.code, 2, "{}", drift.both());
-    assert!(drift.stdout.contains("manifest changes to apply"), "{}", drift.stdout);
-    project.write("extra.yml", "name: new-env\nversion: 1\nimage: python:3.11\n");
+    assert!(
+        drift.stdout.contains("manifest changes to apply"),
+        "{}",
+        drift.stdout
+    );
+    project.write(
+        "extra.yml",
+        "name: new-env\nversion: 1\nimage: python:3.11\n",
+    );
     assert_eq!(project.run(&["drift"]).code, 2);
 }
 
@@ -77,6 +105,12 @@ fn drift_never_writes_and_reports_conflicts_with_exit_4() {
     let before = project.database_bytes();
     let drift = project.run(&["drift", "--format", "markdown"]);
     assert_eq!(drift.code, 4, "{}", drift.both());
-    assert!(drift.stdout.contains("| `environment.env:1` | version conflict |"), "{}", drift.stdout);
+    assert!(
+        drift
+            .stdout
+            .contains("| `environment.env:1` | version conflict |"),
+        "{}",
+        drift.stdout
+    );
     assert_eq!(project.database_bytes(), before);
 }

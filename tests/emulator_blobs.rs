@@ -13,8 +13,8 @@ use amlops::emulator::server::default_container;
 use amlops::emulator::storage::{Access, Azurite, StorageAccount};
 use amlops::emulator::{self, Config, LroTiming, Running};
 use amlops::scope::Scope;
-use serde_json::{Value, json};
 use emulator_support::{Client, WORKSPACE, eventually};
+use serde_json::{Value, json};
 
 async fn start(
     azurite_bin: &Path,

@@ -6,8 +6,8 @@ mod emulator_support;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
 use emulator_support::Client;
+use serde_json::Value;
 
 struct Emulator {
     child: Child,

@@ -5,8 +5,8 @@ mod emulator_support;
 
 use amlops::emulator::{self, Config, Fault, FaultRule, LroTiming, Running};
 use amlops::scope::Scope;
-use serde_json::{Value, json};
 use emulator_support::{API, Client, WORKSPACE, eventually};
+use serde_json::{Value, json};
 
 async fn start(configure: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Running, Client) {
     let dir = tempfile::tempdir().unwrap();

@@ -1039,7 +1039,9 @@ impl<'a> Builder<'a> {
             _ => self.snapshot.object(&desired.path),
         };
         let mut change = self.change_skeleton(desired);
-        change.applied_spec = live.and_then(|l| spec_tag(desired.kind, l)).map(str::to_owned);
+        change.applied_spec = live
+            .and_then(|l| spec_tag(desired.kind, l))
+            .map(str::to_owned);
         change.live_fingerprint = Some(match live {
             Some(live) => fingerprint(&view(desired.kind, live, scope)),
             None => "absent".into(),
@@ -1480,7 +1482,11 @@ fn pointer_matches_view(pointer: &str, view_path: &str) -> bool {
 
 /// The `amlops.spec` tag of a body of `kind`.
 fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
-    let tags = if kind == Kind::Compute { body.get("tags") } else { body.pointer("/properties/tags") };
+    let tags = if kind == Kind::Compute {
+        body.get("tags")
+    } else {
+        body.pointer("/properties/tags")
+    };
     tags?.get(tags::SPEC)?.as_str()
 }
 

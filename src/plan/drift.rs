@@ -81,7 +81,13 @@ pub fn drift(plan: &Plan) -> DriftReport {
         } += 1;
     }
     let exit_code = exit_code(&summary);
-    DriftReport { format_version: FORMAT_VERSION.into(), target: plan.target.clone(), resources, summary, exit_code }
+    DriftReport {
+        format_version: FORMAT_VERSION.into(),
+        target: plan.target.clone(),
+        resources,
+        summary,
+        exit_code,
+    }
 }
 
 fn entry(change: &Change) -> DriftEntry {
@@ -97,7 +103,10 @@ fn entry(change: &Change) -> DriftEntry {
     };
     let reason = match state {
         DriftState::Drifted => Some("changed out of band since amlops applied it".to_owned()),
-        DriftState::Pending if change.live_fingerprint.as_deref() == Some("absent") && change.action != Action::Submit => {
+        DriftState::Pending
+            if change.live_fingerprint.as_deref() == Some("absent")
+                && change.action != Action::Submit =>
+        {
             Some(format!("declared but absent: {}", change.action.verb()))
         }
         _ => change.reason.clone(),
@@ -155,7 +164,11 @@ mod tests {
     fn report(changes: Vec<Change>) -> DriftReport {
         drift(&Plan {
             format_version: "1".into(),
-            target: Target { kind: "local".into(), name: "local".into(), id: "x".into() },
+            target: Target {
+                kind: "local".into(),
+                name: "local".into(),
+                id: "x".into(),
+            },
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
@@ -180,10 +193,19 @@ mod tests {
 
     #[test]
     fn conflicts_win_over_drift_and_clean_is_zero() {
-        let r = report(vec![change(Action::Update, Some("a"), Some("a")), change(Action::Conflict, Some("x"), Some("y"))]);
+        let r = report(vec![
+            change(Action::Update, Some("a"), Some("a")),
+            change(Action::Conflict, Some("x"), Some("y")),
+        ]);
         assert_eq!(r.exit_code, 4);
         let clean = report(vec![change(Action::NoOp, Some("a"), Some("a"))]);
         assert_eq!(clean.exit_code, 0);
-        assert_eq!(clean.summary, DriftSummary { in_sync: 1, ..DriftSummary::default() });
+        assert_eq!(
+            clean.summary,
+            DriftSummary {
+                in_sync: 1,
+                ..DriftSummary::default()
+            }
+        );
     }
 }

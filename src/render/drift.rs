@@ -53,9 +53,18 @@ pub fn summary_line(report: &DriftReport) -> String {
 pub fn human(serialised: &Value) -> Result<String, serde_json::Error> {
     let report = read(serialised)?;
     let mut out = String::new();
-    let interesting: Vec<&DriftEntry> = report.resources.iter().filter(|r| r.state != DriftState::InSync).collect();
+    let interesting: Vec<&DriftEntry> = report
+        .resources
+        .iter()
+        .filter(|r| r.state != DriftState::InSync)
+        .collect();
     if interesting.is_empty() {
-        let _ = writeln!(out, "{} The {} matches the manifests and what amlops last applied.", paint(STRONG, "No drift."), target_words(&report));
+        let _ = writeln!(
+            out,
+            "{} The {} matches the manifests and what amlops last applied.",
+            paint(STRONG, "No drift."),
+            target_words(&report)
+        );
     }
     for entry in &interesting {
         let style = match entry.state {
@@ -66,14 +75,32 @@ pub fn human(serialised: &Value) -> Result<String, serde_json::Error> {
         if let Some(reason) = &entry.reason {
             let _ = write!(what, ": {reason}");
         }
-        let _ = writeln!(out, "{} {:<40} {}", paint(style, "  ~"), paint(STRONG, &entry.address), paint(style, &what));
+        let _ = writeln!(
+            out,
+            "{} {:<40} {}",
+            paint(style, "  ~"),
+            paint(STRONG, &entry.address),
+            paint(style, &what)
+        );
         if let Some(source) = &entry.source {
             let _ = writeln!(out, "      {}", paint(MUTED, &format!("# {source}")));
         }
         for field in &entry.fields {
-            let live = field.before.as_ref().map(inline_value).unwrap_or_else(|| "(absent)".into());
-            let manifest = field.after.as_ref().map(inline_value).unwrap_or_else(|| "(absent)".into());
-            let _ = writeln!(out, "      {}: live {live}, manifests {manifest}", field.path);
+            let live = field
+                .before
+                .as_ref()
+                .map(inline_value)
+                .unwrap_or_else(|| "(absent)".into());
+            let manifest = field
+                .after
+                .as_ref()
+                .map(inline_value)
+                .unwrap_or_else(|| "(absent)".into());
+            let _ = writeln!(
+                out,
+                "      {}: live {live}, manifests {manifest}",
+                field.path
+            );
         }
     }
     let _ = writeln!(out, "\n{}", summary_line(&report));
@@ -85,7 +112,11 @@ pub fn markdown(serialised: &Value) -> Result<String, serde_json::Error> {
     let mut out = String::new();
     let _ = writeln!(out, "### amlops drift for {}\n", target_words(&report));
     let _ = writeln!(out, "{}\n", summary_line(&report));
-    let interesting: Vec<&DriftEntry> = report.resources.iter().filter(|r| r.state != DriftState::InSync).collect();
+    let interesting: Vec<&DriftEntry> = report
+        .resources
+        .iter()
+        .filter(|r| r.state != DriftState::InSync)
+        .collect();
     if interesting.is_empty() {
         let _ = writeln!(out, "No drift: the workspace matches the manifests.");
         return Ok(out);
@@ -93,19 +124,44 @@ pub fn markdown(serialised: &Value) -> Result<String, serde_json::Error> {
     let _ = writeln!(out, "| Resource | State | Fields |");
     let _ = writeln!(out, "|---|---|---|");
     for entry in &interesting {
-        let fields: Vec<String> = entry.fields.iter().map(|f| format!("`{}`", f.path)).collect();
-        let _ = writeln!(out, "| `{}` | {} | {} |", entry.address, state_words(entry.state), fields.join(", "));
+        let fields: Vec<String> = entry
+            .fields
+            .iter()
+            .map(|f| format!("`{}`", f.path))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            entry.address,
+            state_words(entry.state),
+            fields.join(", ")
+        );
     }
     out.push('\n');
     for entry in interesting.iter().filter(|e| !e.fields.is_empty()) {
-        let _ = writeln!(out, "<details><summary><code>{}</code>: {}</summary>\n", entry.address, state_words(entry.state));
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{}</code>: {}</summary>\n",
+            entry.address,
+            state_words(entry.state)
+        );
         let _ = writeln!(out, "```diff");
         for field in &entry.fields {
             if let Some(before) = &field.before {
-                let _ = writeln!(out, "- {}: {}  # live", field.path, inline_value(before).replace("```", "`\u{200b}``"));
+                let _ = writeln!(
+                    out,
+                    "- {}: {}  # live",
+                    field.path,
+                    inline_value(before).replace("```", "`\u{200b}``")
+                );
             }
             if let Some(after) = &field.after {
-                let _ = writeln!(out, "+ {}: {}  # manifests", field.path, inline_value(after).replace("```", "`\u{200b}``"));
+                let _ = writeln!(
+                    out,
+                    "+ {}: {}  # manifests",
+                    field.path,
+                    inline_value(after).replace("```", "`\u{200b}``")
+                );
             }
         }
         let _ = writeln!(out, "```\n\n</details>\n");

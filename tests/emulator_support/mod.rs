@@ -156,6 +156,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Skips a test (printing why), or fails it when `AMLOPS_REQUIRE_EMULATOR_TOOLS` is set, as
+/// `scripts/test` does once it has installed the tools.
+fn missing(test: &str, why: String) {
+    if std::env::var_os("AMLOPS_REQUIRE_EMULATOR_TOOLS").is_some() {
+        panic!("{test}: {why}");
+    }
+    eprintln!("skipping {test}: {why}");
+}
+
 /// Azurite's `azurite-blob` (`AMLOPS_AZURITE`, or `tools/azurite` after `npm ci`), or `None`
 /// after printing why the test is skipped.
 pub fn azurite(test: &str) -> Option<PathBuf> {
@@ -165,9 +174,12 @@ pub fn azurite(test: &str) -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!(
-            "skipping {test}: Azurite is not installed at {} (run `npm ci --prefix tools/azurite` or set AMLOPS_AZURITE)",
-            path.display()
+        missing(
+            test,
+            format!(
+                "Azurite is not installed at {} (run `npm ci --prefix tools/azurite` or set AMLOPS_AZURITE)",
+                path.display()
+            ),
         );
         None
     }
@@ -183,9 +195,12 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
     if python.exists() {
         Some(python)
     } else {
-        eprintln!(
-            "skipping {test}: no Python virtual environment with azure-ai-ml at {} (see docs/emulator.md, or set AMLOPS_SDK_VENV)",
-            venv.display()
+        missing(
+            test,
+            format!(
+                "no Python virtual environment with azure-ai-ml at {} (run scripts/emulator-test-tools, or set AMLOPS_SDK_VENV)",
+                venv.display()
+            ),
         );
         None
     }
