@@ -243,13 +243,17 @@ async fn the_official_sdk_works_unmodified() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find_map(|v| v.get("summary").cloned())
         .expect("a summary line");
-    assert_eq!(summary["steps"], 8, "{stdout}");
+    assert_eq!(summary["steps"], 9, "{stdout}");
 
     // What the SDK did, seen from the emulator's side.
     let job = summary["facts"]["job"].as_str().unwrap();
     let log =
         std::fs::read_to_string(dir.path().join(format!("data/runs/{job}/std_log.txt"))).unwrap();
     assert!(log.contains("conformance counted 4 rows"), "{log}");
+    let local = summary["facts"]["local data job"].as_str().unwrap();
+    let log =
+        std::fs::read_to_string(dir.path().join(format!("data/runs/{local}/std_log.txt"))).unwrap();
+    assert!(log.contains("local counted 6 rows"), "{log}");
     let requests = running.log();
     let count = |method: &str, needle: &str| {
         requests
@@ -272,4 +276,78 @@ async fn the_official_sdk_works_unmodified() {
         requests.iter().all(|r| r.status != 401 && r.status != 500),
         "{requests:?}"
     );
+}
+
+/// Sends raw bytes to the emulator and returns the first line of its answer.
+async fn raw_status_line(address: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let read = stream.read(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_proxy_carries_the_blob_host_to_azurite_and_nothing_else() {
+    let Some(azurite_bin) = emulator_support::azurite("the storage proxy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (azurite, running, client) =
+        start(&azurite_bin, dir.path(), |config| config.tls = true).await;
+    let account = azurite.account();
+    put_blob(
+        &storage_client(),
+        &datastore_sas(&account),
+        "notes/a.txt",
+        "through the tunnel",
+    )
+    .await;
+
+    let secrets = client
+        .post("datastores/workspaceblobstore/listSecrets", None)
+        .await;
+    let sas = secrets.body["sasToken"].as_str().unwrap();
+    let container = default_container(&Scope::local());
+    let ca = std::fs::read(running.cert_path().unwrap()).unwrap();
+    let proxied = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::https(running.url().replace("https://", "http://")).unwrap())
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let url = format!(
+        "https://devstoreaccount1.blob.storage.emulator.invalid/{container}/notes/a.txt?{sas}"
+    );
+    let answer = proxied
+        .get(&url)
+        .header("x-ms-version", "2021-08-06")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "through the tunnel");
+
+    // Any other host is refused, and plain HTTP is for CONNECT only when TLS is on.
+    for host in [
+        "169.254.169.254:443",
+        "devstoreaccount1.blob.core.windows.net:443",
+    ] {
+        let line = raw_status_line(
+            running.address(),
+            &format!("CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        )
+        .await;
+        assert!(line.starts_with("HTTP/1.1 403"), "{host}: {line}");
+    }
+    let line = raw_status_line(
+        running.address(),
+        &format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", client.url("")),
+    )
+    .await;
+    assert!(line.starts_with("HTTP/1.1 400"), "{line}");
 }

@@ -13,7 +13,7 @@
 //! misbehave, [`routes`] finds the scope and resource, [`validate`] checks the body against
 //! the REST API's definitions, [`arm`] answers from the store (long-running operations in
 //! [`operations`], jobs in [`jobs`], blob storage in [`storage`]), and [`requests`] records
-//! it. Tests drive it in-process through [`spawn`], which returns a [`Running`] emulator with
+//! it. A `CONNECT` goes to the storage proxy instead ([`proxy`]). Tests drive it in-process through [`spawn`], which returns a [`Running`] emulator with
 //! its URL, certificate, request log and fault rules.
 //!
 //! # What it emulates
@@ -36,6 +36,8 @@
 //!   required; request bodies are checked against the REST API's definitions (400 naming the
 //!   field).
 //! - Fault injection per request pattern and a request log ([`faults`], [`requests`]).
+//! - The cloud metadata document (`/metadata/endpoints`) of a cloud named `AmlopsEmulator`,
+//!   and an HTTPS proxy for its blob host, so the SDK's direct blob uploads reach Azurite.
 //!
 //! # What it does not emulate
 //! - Authentication: any bearer token is accepted and none is validated; there is no RBAC.
@@ -47,14 +49,17 @@
 //!   blob storage; run history, metrics, MLflow and job log streaming are absent.
 //! - Environment images are never built; computes have no nodes (node counts stay 0).
 //! - Quotas, regions, private networking and managed identity are not checked.
-//! - The data plane beyond blobs: the SDK's direct upload of local *data* files goes to
-//!   `https://<account>.blob.<cloud storage suffix>`, a host name that does not resolve to
-//!   loopback; see `docs/emulator.md`.
+//! - Storage beyond Azurite's blobs: no Data Lake Gen2 or file shares, no identity-based
+//!   datastore access. Clients that build blob URLs from the cloud's storage suffix (the
+//!   SDK's upload of local data files) reach Azurite only through the emulator's storage
+//!   proxy ([`proxy`]): they need the emulator's cloud metadata and `HTTPS_PROXY`, as
+//!   `docs/emulator.md` shows.
 
 pub mod arm;
 pub mod faults;
 pub mod jobs;
 pub mod operations;
+pub mod proxy;
 pub mod reply;
 pub mod requests;
 pub mod routes;
@@ -273,10 +278,10 @@ pub async fn spawn(config: Config) -> Result<Running> {
     };
     let cert_path = certificate.as_ref().map(|c| c.ca_path.clone());
     let acceptor = certificate.map(|c| c.acceptor()).transpose()?;
-    let state = Arc::new(server::State::open(config, url.clone()).await?);
+    let state = Arc::new(server::State::open(config, url.clone(), acceptor).await?);
     state.resume_jobs();
     let (shutdown, watch) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, acceptor, state.clone(), watch));
+    let task = tokio::spawn(server::serve(listener, state.clone(), watch));
     Ok(Running {
         url,
         address,

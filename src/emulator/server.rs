@@ -30,8 +30,8 @@ use crate::scope::Scope;
 
 /// The largest request body accepted (uploads go to Azurite, not here).
 const MAX_BODY: usize = 64 * 1024 * 1024;
-/// The storage suffix of the emulator's cloud metadata.
-const STORAGE_SUFFIX: &str = "storage.emulator.invalid";
+/// The storage suffix of the emulator's cloud metadata (`.invalid` never resolves).
+pub const STORAGE_SUFFIX: &str = "storage.emulator.invalid";
 
 /// Everything requests share.
 pub struct State {
@@ -44,12 +44,18 @@ pub struct State {
     operations: Mutex<Operations>,
     pub blobs: Option<BlobClient>,
     pub jobs: jobs::Jobs,
+    /// TLS for HTTPS and for the storage proxy's tunnels.
+    pub acceptor: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl State {
     /// Opens the store, creates what every served workspace has (its default datastore) and
     /// settles what a previous run left half-done.
-    pub async fn open(config: Config, base_url: String) -> Result<Self> {
+    pub async fn open(
+        config: Config,
+        base_url: String,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Result<Self> {
         let mut store = Store::open(&config.data_dir)?;
         let blobs = config.storage.clone().map(BlobClient::new).transpose()?;
         for scope in &config.workspaces {
@@ -83,6 +89,7 @@ impl State {
             faults,
             blobs,
             jobs,
+            acceptor,
         })
     }
 
@@ -354,10 +361,10 @@ fn decode_skip(token: &str) -> Option<usize> {
         .ok()
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true. With TLS on, a connection that does not
+/// start with a TLS handshake is plain HTTP, which only the storage proxy's CONNECT may use.
 pub async fn serve(
     listener: TcpListener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<State>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -367,17 +374,7 @@ pub async fn serve(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
-                let acceptor = acceptor.clone();
-                connections.spawn(async move {
-                    match acceptor {
-                        Some(acceptor) => match acceptor.accept(stream).await {
-                            Ok(tls) => serve_connection(TokioIo::new(tls), state).await,
-                            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        },
-                        None => serve_connection(TokioIo::new(stream), state).await,
-                    }
-                });
+                connections.spawn(connection(stream, state.clone()));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -385,16 +382,32 @@ pub async fn serve(
     connections.abort_all();
 }
 
-async fn serve_connection<I>(io: I, state: Arc<State>)
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+async fn connection(stream: tokio::net::TcpStream, state: Arc<State>) {
+    let mut first = [0u8; 1];
+    let tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE);
+    match (&state.acceptor, tls) {
+        (Some(acceptor), true) => match acceptor.clone().accept(stream).await {
+            Ok(tls) => serve_connection(TokioIo::new(tls), state, true).await,
+            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+        },
+        _ => serve_connection(TokioIo::new(stream), state, false).await,
+    }
+}
+
+async fn serve_connection<I>(io: I, state: Arc<State>, secure: bool)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request| {
         let state = state.clone();
-        async move { answer(state, request).await }
+        async move { answer(state, request, secure).await }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(io, service)
+        .with_upgrades()
         .await
     {
         tracing::debug!(error = %e, "connection ended");
@@ -416,7 +429,15 @@ impl std::error::Error for Dropped {}
 async fn answer(
     state: Arc<State>,
     request: Request<Incoming>,
+    secure: bool,
 ) -> std::result::Result<Response<Full<Bytes>>, Dropped> {
+    if request.method() == hyper::Method::CONNECT {
+        return Ok(super::proxy::connect(state, request));
+    }
+    if !secure && state.acceptor.is_some() {
+        let refused = Reply::fail(400, "BadRequest", "this emulator speaks HTTPS only");
+        return Ok(respond(refused, &new_request_id(), None));
+    }
     let request = match read_request(request).await {
         Ok(request) => request,
         Err(reply) => return Ok(respond(reply, &new_request_id(), None)),

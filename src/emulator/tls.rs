@@ -5,7 +5,8 @@
 //! printed as `certificate PATH`): both OpenSSL-based clients (Python's `requests` with
 //! `REQUESTS_CA_BUNDLE`) and rustls-based ones, which refuse a CA certificate used as a
 //! server's own, accept that chain. The files stay in the data directory so a client keeps
-//! trusting the emulator across restarts.
+//! trusting the emulator across restarts. The server certificate also names the storage
+//! proxy's blob host (`*.blob.storage.emulator.invalid`, see [`super::proxy`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ const FOLDER: &str = "emulator-tls";
 const CA_FILE: &str = "ca.pem";
 const CHAIN_FILE: &str = "server-chain.pem";
 const KEY_FILE: &str = "server-key.pem";
+/// Bumped when the certificates' contents change, so older ones are made again.
+const VERSION_FILE: &str = "version";
+const VERSION: &str = "2: 127.0.0.1, localhost, *.blob.storage.emulator.invalid";
 
 /// The certificate files of an emulator.
 pub struct Certificate {
@@ -44,7 +48,9 @@ impl Certificate {
             chain_path: dir.join(CHAIN_FILE),
             key_path: dir.join(KEY_FILE),
         };
-        if !(certificate.ca_path.exists()
+        let current = std::fs::read_to_string(dir.join(VERSION_FILE)).is_ok_and(|v| v == VERSION);
+        if !(current
+            && certificate.ca_path.exists()
             && certificate.chain_path.exists()
             && certificate.key_path.exists())
         {
@@ -63,6 +69,8 @@ impl Certificate {
         )
         .map_err(io(&self.chain_path))?;
         std::fs::write(&self.ca_path, &generated.ca).map_err(io(&self.ca_path))?;
+        let version = dir.join(VERSION_FILE);
+        std::fs::write(&version, VERSION).map_err(io(&version))?;
         Ok(())
     }
 
@@ -112,7 +120,9 @@ fn generate() -> std::result::Result<Generated, rcgen::Error> {
     let ca_key = KeyPair::generate()?;
     let ca = ca_params.self_signed(&ca_key)?;
 
-    let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()])?;
+    // The blob host name serves the storage proxy's tunnels (see `proxy`).
+    let storage_hosts = format!("*.blob.{}", super::server::STORAGE_SUFFIX);
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned(), storage_hosts])?;
     leaf_params
         .subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));

@@ -208,6 +208,42 @@ def _():
     return {"job": submitted.name, "statuses": seen}
 
 
+@step("local data uploads through the storage proxy")
+def _():
+    # The SDK uploads local data to https://<account>.blob.<cloud storage suffix>. The
+    # emulator's cloud metadata names a suffix that never resolves, and the emulator is the
+    # HTTPS proxy that carries that one host to Azurite; everything else stays direct.
+    saved = dict(os.environ)
+    os.environ["ARM_CLOUD_METADATA_URL"] = f"{URL}/metadata/endpoints?api-version=2019-05-01"
+    os.environ["AZUREML_CURRENT_CLOUD"] = "AmlopsEmulator"
+    os.environ["HTTPS_PROXY"] = URL.replace("https://", "http://")
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    try:
+        table = os.path.join(WORKDIR, "local-table.csv")
+        with open(table, "w") as rows:
+            rows.write("x\n1\n2\n3\n4\n5\n")
+        created = ml.data.create_or_update(Data(name="local-table", version="1", type="uri_file", path=table))
+        check(created.path.startswith(f"{DATASTORE}/LocalUpload/"), created.path)
+        check(created.path.endswith("/local-table.csv"), created.path)
+        read = ml.data.get("local-table", version="1")
+        check(read.path == created.path, read.path)
+        job = ml.jobs.create_or_update(
+            command(
+                command="python -c \"import sys; print('local counted', len(open(sys.argv[1]).read().splitlines()), 'rows')\" ${{inputs.table}}",
+                inputs={"table": Input(type="uri_file", path="azureml:local-table:1")},
+                environment="azureml:pandas-env:1",
+                compute="cpu-cluster",
+            )
+        )
+        facts["local data job"] = job.name
+        seen = wait_for(job.name, TERMINAL)
+        check(seen[-1] == "Completed", seen)
+        return {"path": created.path, "job": job.name}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @step("job cancel")
 def _():
     job = ml.jobs.create_or_update(command(command="sleep 60", environment="azureml:pandas-env:1", compute="cpu-cluster"))
