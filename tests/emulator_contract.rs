@@ -11,9 +11,11 @@ use serde_json::{Value, json};
 async fn start(configure: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Running, Client) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(dir.path().join("data"));
+    // Operations finish on their second poll; the clock finishes them only after 5 s, so a
+    // slow machine does not settle them behind a test's back.
     config.lro = LroTiming {
         polls: 1,
-        retry_after: 1,
+        retry_after: 5,
     };
     configure(&mut config);
     let running = emulator::spawn(config).await.unwrap();
@@ -222,6 +224,36 @@ async fn asset_versions_keep_containers_and_stay_immutable() {
         .await;
     assert_eq!(newest[0]["name"], "2");
 
+    let retyped = client
+        .put(
+            "data/iris",
+            json!({"properties": {"dataType": "uri_folder"}}),
+        )
+        .await;
+    assert_eq!((retyped.status, retyped.error_code()), (409, "UserError"));
+    let untyped = client
+        .put("data/new", json!({"properties": {"description": "d"}}))
+        .await;
+    assert_eq!(untyped.body["error"]["target"], "properties.dataType");
+    let described = client
+        .put("data/iris", json!({"properties": {"dataType": "uri_file", "description": "flowers", "latestVersion": "7"}}))
+        .await;
+    assert_eq!(described.status, 200);
+    assert_eq!(described.body["properties"]["description"], "flowers");
+    assert_eq!(
+        described.body["properties"]["latestVersion"], "2",
+        "read-only fields stay the service's"
+    );
+    let no_container = client.get("data/nothing").await;
+    assert_eq!(
+        (no_container.status, no_container.error_code()),
+        (404, "UserError")
+    );
+    let (containers, _) = client.list_all("data").await;
+    assert_eq!(containers.len(), 1);
+    let (versions, _) = client.list_all("data/nothing/versions").await;
+    assert!(versions.is_empty());
+
     assert_eq!(client.delete("data/iris/versions/2").await.status, 200);
     assert_eq!(
         client.get("data/iris").await.body["properties"]["latestVersion"],
@@ -412,7 +444,7 @@ async fn computes_are_long_running_operations() {
     let created = client.put("computes/cpu-cluster", compute(2)).await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["properties"]["provisioningState"], "Creating");
-    assert_eq!(created.header("retry-after"), Some("1"));
+    assert_eq!(created.header("retry-after"), Some("5"));
     let operation = created.header("azure-asyncoperation").unwrap().to_owned();
     assert!(operation.starts_with(&client.base), "{operation}");
     assert_eq!(
@@ -557,6 +589,8 @@ async fn command_jobs_run_to_a_terminal_state() {
     retagged["properties"]["tags"] = json!({"team": "b"});
     assert_eq!(client.put("jobs/hello-1", retagged).await.status, 200);
 
+    let absent = client.get("jobs/never-submitted").await;
+    assert_eq!((absent.status, absent.error_code()), (404, "UserError"));
     let invalid = client
         .put(
             "jobs/bad",

@@ -471,6 +471,14 @@ async fn answer(
         Some(fault @ Fault::LroFailed) => Some(arm::handle(&state, &request, Some(fault)).await),
         None => Some(arm::handle(&state, &request, None).await),
     };
+    tracing::trace!(
+        method = %request.method,
+        path = %request.path,
+        status = reply.as_ref().map_or(0, |r| r.status),
+        ms = started.elapsed().as_millis() as u64,
+        fault = fault.as_ref().map(Fault::label).unwrap_or_default(),
+        "request"
+    );
     state.log.record(LoggedRequest {
         seq: 0,
         method: request.method.clone(),
