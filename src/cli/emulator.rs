@@ -102,7 +102,7 @@ fn config(args: &EmulatorArgs, azurite: Option<&Azurite>) -> anyhow::Result<Conf
         polls: args.lro_polls,
         retry_after: args.retry_after,
     };
-    if !args.workspaces.is_empty() || !args.registries.is_empty() {
+    if !args.workspaces.is_empty() {
         config.workspaces = args
             .workspaces
             .iter()
