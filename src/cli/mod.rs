@@ -40,6 +40,8 @@ enum Command {
     Logs(show::LogsArgs),
     /// Serve local workspaces over the Azure ML REST API on 127.0.0.1 until interrupted.
     Emulator(emulator::EmulatorArgs),
+    /// Release the lock of an apply that died; never needed while the holder runs.
+    ForceUnlock(show::ForceUnlockArgs),
     /// Run one job of a local workspace (started by apply; not for people).
     #[command(name = "internal-run-job", hide = true)]
     InternalRunJob(show::RunJobArgs),
@@ -83,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
             Command::Emulator(args) => emulator::run(args).await,
+            Command::ForceUnlock(args) => show::force_unlock(args).await,
             Command::InternalRunJob(args) => show::run_job(args),
         }
     });
