@@ -14,3 +14,4 @@
 
 pub mod diag;
 pub mod manifest;
+pub mod notebook;
