@@ -2,3 +2,6 @@
 pub mod names;
 pub mod python;
 pub mod reader;
+pub mod deps;
+pub mod params;
+pub mod data;
