@@ -172,6 +172,9 @@ pub struct Parameter {
     pub cell: usize,
     #[serde(skip)]
     pub line: u32,
+    /// An attribute of the holder object rather than a module-level name.
+    #[serde(skip)]
+    pub on_holder: bool,
 }
 
 impl Parameter {
@@ -217,6 +220,7 @@ pub fn tagged_assignment(cell: &PreparedCell, index: usize, stmt: &Stmt) -> Opti
         origin: format!("cell {index} line {line}"),
         cell: index,
         line,
+        on_holder: false,
     })
 }
 
@@ -272,7 +276,11 @@ pub fn holder_class(cell: &PreparedCell, index: usize, stmt: &Stmt) -> Option<Ve
         match member {
             Stmt::Pass(_) => {}
             Stmt::Expr(expr) if expr.value.is_string_literal_expr() => {}
-            member => parameters.push(tagged_assignment(cell, index, member)?),
+            member => {
+                let mut parameter = tagged_assignment(cell, index, member)?;
+                parameter.on_holder = true;
+                parameters.push(parameter);
+            }
         }
     }
     (!parameters.is_empty()).then_some(parameters)
@@ -319,6 +327,7 @@ pub fn holder_call(
             origin: format!("cell {index} line {line}"),
             cell: index,
             line,
+            on_holder: true,
         });
     }
     Some((target.id.to_string(), parameters))

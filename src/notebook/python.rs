@@ -83,6 +83,21 @@ impl PreparedCell {
         }
     }
 
+    /// The same cell with its Python text replaced by `text`, which must keep the line breaks
+    /// where they were (edits that stay within lines).
+    pub fn with_text(&self, text: String) -> Self {
+        let parsed = parse(&text);
+        let line_starts = line_starts(&text);
+        PreparedCell {
+            cell_magic: self.cell_magic.clone(),
+            text,
+            line_offset: self.line_offset,
+            parsed,
+            line_starts,
+            automagic_lines: self.automagic_lines.clone(),
+        }
+    }
+
     /// The 1-based cell line holding byte `offset` of [`Self::text`].
     pub fn line_of(&self, offset: TextSize) -> u32 {
         let offset = offset.to_usize();
