@@ -32,23 +32,85 @@ fn python3() -> bool {
 }
 
 /// Expected outcome per corpus file: `Ok(parameters)` or `Err(error codes)`.
-fn expected() -> Vec<(&'static str, Result<&'static [&'static str], &'static [&'static str]>)> {
+/// `Ok(parameters)` when it converts, `Err(error codes)` when it is refused.
+type Outcome = Result<&'static [&'static str], &'static [&'static str]>;
+
+fn expected() -> Vec<(&'static str, Outcome)> {
     vec![
-        ("microsoft__MLOpsPython/experimentation__Diabetes Ridge Regression Training.ipynb", Err(&["NB020"])),
-        ("microsoft__MLOpsPython/experimentation__Diabetes Ridge Regression Parameter Experimentation.ipynb", Err(&["NB030", "NB032", "NB060"])),
-        ("Azure__mlops-project-template/classical__rai-aml-cli-v2__data-science__experiment__train.ipynb", Err(&["NB020", "NB040"])),
-        ("Azure__mlops-project-template/classical__rai-aml-cli-v2__data-science__experiment__prep.ipynb", Ok(&["raw_data", "train_data", "val_data", "test_data"])),
-        ("Azure__azureml-examples/tutorials__get-started-notebooks__cloud-workstation.ipynb", Ok(&["credit_df_path"])),
-        ("Azure__azureml-examples/cli__jobs__single-step__scikit-learn__iris-notebook__src__main.ipynb", Ok(&["iris_csv", "C", "kernel", "coef0", "random_state"])),
-        ("Azure__azureml-examples/sdk__python__using-mlflow__train-and-log__xgboost_classification_mlflow.ipynb", Ok(&["file_url"])),
-        ("recommenders-team__recommenders/examples__00_quick_start__lightgbm_tinycriteo.ipynb", Ok(&["MAX_LEAF", "MIN_DATA", "NUM_OF_TREES", "TREE_LEARNING_RATE", "EARLY_STOPPING_ROUNDS", "METRIC", "SIZE"])),
-        ("recommenders-team__recommenders/examples__00_quick_start__embdotbias_movielens.ipynb", Ok(&["TOP_K", "MOVIELENS_DATA_SIZE", "N_FACTORS", "EPOCHS", "SEED"])),
-        ("recommenders-team__recommenders/examples__run_notebook_on_azureml.ipynb", Err(&["NB010", "NB060"])),
-        ("nteract__papermill/papermill__tests__notebooks__complex_parameters.ipynb", Err(&["NB010"])),
-        ("nteract__papermill/binder__cli-simple__simple_output.ipynb", Ok(&["msg"])),
-        ("mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb", Ok(&["param"])),
-        ("mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__Notebook_with_more_R_magic_111.ipynb", Err(&["NB003"])),
-        ("mwouts__jupytext/tests__data__notebooks__inputs__ipynb_R__ir_notebook.ipynb", Err(&["NB002"])),
+        (
+            "microsoft__MLOpsPython/experimentation__Diabetes Ridge Regression Training.ipynb",
+            Err(&["NB020"]),
+        ),
+        (
+            "microsoft__MLOpsPython/experimentation__Diabetes Ridge Regression Parameter Experimentation.ipynb",
+            Err(&["NB030", "NB032", "NB060"]),
+        ),
+        (
+            "Azure__mlops-project-template/classical__rai-aml-cli-v2__data-science__experiment__train.ipynb",
+            Err(&["NB020", "NB040"]),
+        ),
+        (
+            "Azure__mlops-project-template/classical__rai-aml-cli-v2__data-science__experiment__prep.ipynb",
+            Ok(&["raw_data", "train_data", "val_data", "test_data"]),
+        ),
+        (
+            "Azure__azureml-examples/tutorials__get-started-notebooks__cloud-workstation.ipynb",
+            Ok(&["credit_df_path"]),
+        ),
+        (
+            "Azure__azureml-examples/cli__jobs__single-step__scikit-learn__iris-notebook__src__main.ipynb",
+            Ok(&["iris_csv", "C", "kernel", "coef0", "random_state"]),
+        ),
+        (
+            "Azure__azureml-examples/sdk__python__using-mlflow__train-and-log__xgboost_classification_mlflow.ipynb",
+            Ok(&["file_url"]),
+        ),
+        (
+            "recommenders-team__recommenders/examples__00_quick_start__lightgbm_tinycriteo.ipynb",
+            Ok(&[
+                "MAX_LEAF",
+                "MIN_DATA",
+                "NUM_OF_TREES",
+                "TREE_LEARNING_RATE",
+                "EARLY_STOPPING_ROUNDS",
+                "METRIC",
+                "SIZE",
+            ]),
+        ),
+        (
+            "recommenders-team__recommenders/examples__00_quick_start__embdotbias_movielens.ipynb",
+            Ok(&[
+                "TOP_K",
+                "MOVIELENS_DATA_SIZE",
+                "N_FACTORS",
+                "EPOCHS",
+                "SEED",
+            ]),
+        ),
+        (
+            "recommenders-team__recommenders/examples__run_notebook_on_azureml.ipynb",
+            Err(&["NB010", "NB060"]),
+        ),
+        (
+            "nteract__papermill/papermill__tests__notebooks__complex_parameters.ipynb",
+            Err(&["NB010"]),
+        ),
+        (
+            "nteract__papermill/binder__cli-simple__simple_output.ipynb",
+            Ok(&["msg"]),
+        ),
+        (
+            "mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb",
+            Ok(&["param"]),
+        ),
+        (
+            "mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__Notebook_with_more_R_magic_111.ipynb",
+            Err(&["NB003"]),
+        ),
+        (
+            "mwouts__jupytext/tests__data__notebooks__inputs__ipynb_R__ir_notebook.ipynb",
+            Err(&["NB002"]),
+        ),
     ]
 }
 
@@ -100,7 +162,12 @@ fn corpus_outcomes() {
         let path = corpus.join(file);
         let bytes = std::fs::read(&path).unwrap();
         let analysis = analyse(&path, &bytes);
-        let errors: Vec<&str> = analysis.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.code).collect();
+        let errors: Vec<&str> = analysis
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.code)
+            .collect();
         match expected {
             Err(codes) => {
                 for code in codes {
@@ -108,18 +175,33 @@ fn corpus_outcomes() {
                         failures.push(format!("{file}: expected refusal {code}, got {errors:?}"));
                     }
                 }
-                for diagnostic in analysis.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
-                    if diagnostic.index.is_none() && diagnostic.code != "NB002" || diagnostic.hint.is_none() {
-                        failures.push(format!("{file}: refusal without cell or fix: {diagnostic:?}"));
+                for diagnostic in analysis
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                {
+                    if diagnostic.index.is_none() && diagnostic.code != "NB002"
+                        || diagnostic.hint.is_none()
+                    {
+                        failures.push(format!(
+                            "{file}: refusal without cell or fix: {diagnostic:?}"
+                        ));
                     }
                 }
             }
             Ok(parameters) => {
                 if !errors.is_empty() {
-                    failures.push(format!("{file}: expected conversion, got {:#?}", analysis.diagnostics));
+                    failures.push(format!(
+                        "{file}: expected conversion, got {:#?}",
+                        analysis.diagnostics
+                    ));
                     continue;
                 }
-                let names: Vec<&str> = analysis.parameters.iter().map(|p| p.name.as_str()).collect();
+                let names: Vec<&str> = analysis
+                    .parameters
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
                 for name in parameters {
                     if !names.contains(name) {
                         failures.push(format!("{file}: parameter {name} missing from {names:?}"));
@@ -137,20 +219,42 @@ fn corpus_outcomes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn check_script(out: &Path, analysis: &notebook::Analysis, parameters: &[&str], failures: &mut Vec<String>) {
+fn check_script(
+    out: &Path,
+    analysis: &notebook::Analysis,
+    parameters: &[&str],
+    failures: &mut Vec<String>,
+) {
     let script = out.join("src").join(format!("{}.py", analysis.name));
-    let compiled = Command::new("python3").args(["-m", "py_compile"]).arg(&script).output().unwrap();
+    let compiled = Command::new("python3")
+        .args(["-m", "py_compile"])
+        .arg(&script)
+        .output()
+        .unwrap();
     if !compiled.status.success() {
-        failures.push(format!("{}: py_compile failed: {}", script.display(), String::from_utf8_lossy(&compiled.stderr)));
+        failures.push(format!(
+            "{}: py_compile failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&compiled.stderr)
+        ));
         return;
     }
     // `--help` runs only the module level: imports of packages missing here would fail first,
     // so check the argument parser through an AST-level stub run.
-    let help = Command::new("python3").arg("-c").arg(HELP_PROBE).arg(&script).output().unwrap();
+    let help = Command::new("python3")
+        .arg("-c")
+        .arg(HELP_PROBE)
+        .arg(&script)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
     for name in parameters {
         if !text.contains(&format!("--{name}")) {
-            failures.push(format!("{}: --help does not list --{name}:\n{text}{}", script.display(), String::from_utf8_lossy(&help.stderr)));
+            failures.push(format!(
+                "{}: --help does not list --{name}:\n{text}{}",
+                script.display(),
+                String::from_utf8_lossy(&help.stderr)
+            ));
         }
     }
 }
@@ -195,13 +299,31 @@ fn offline_notebook_runs_with_the_same_output() {
     let bytes = std::fs::read(&path).unwrap();
     let analysis = analyse(&path, &bytes);
     let scratch = tempfile::tempdir().unwrap();
-    write(scratch.path(), &notebook::convert(&analysis, &target(&path)));
+    write(
+        scratch.path(),
+        &notebook::convert(&analysis, &target(&path)),
+    );
     let notebook = notebook::read_notebook(&bytes).unwrap();
-    let printed: String = notebook.cells.iter().map(|cell| cell.stdout.as_str()).collect();
+    let printed: String = notebook
+        .cells
+        .iter()
+        .map(|cell| cell.stdout.as_str())
+        .collect();
     // The stored run had papermill inject msg = "Hello"; pass the same value.
-    let script = scratch.path().join("src").join(format!("{}.py", analysis.name));
-    let run = Command::new("python3").arg(&script).args(["--msg", "Hello"]).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let script = scratch
+        .path()
+        .join("src")
+        .join(format!("{}.py", analysis.name));
+    let run = Command::new("python3")
+        .arg(&script)
+        .args(["--msg", "Hello"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&run.stdout), printed);
 }
 
@@ -220,13 +342,26 @@ fn output_is_byte_identical_across_spellings() {
         let respelled = respell(&bytes);
         let other = notebook::convert(&analyse(&path, &respelled), &target(&path));
         let strip = |files: Vec<notebook::OutputFile>| -> Vec<notebook::OutputFile> {
-            files.into_iter().filter(|f| !f.path.starts_with("report")).map(|mut f| {
-                let text = String::from_utf8(f.contents).unwrap();
-                f.contents = text.lines().filter(|l| !l.starts_with("# Generated by amlops")).collect::<Vec<_>>().join("\n").into_bytes();
-                f
-            }).collect()
+            files
+                .into_iter()
+                .filter(|f| !f.path.starts_with("report"))
+                .map(|mut f| {
+                    let text = String::from_utf8(f.contents).unwrap();
+                    f.contents = text
+                        .lines()
+                        .filter(|l| !l.starts_with("# Generated by amlops"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .into_bytes();
+                    f
+                })
+                .collect()
         };
-        assert_eq!(strip(first), strip(other), "{file}: string sources with CRLF differ");
+        assert_eq!(
+            strip(first),
+            strip(other),
+            "{file}: string sources with CRLF differ"
+        );
     }
 }
 
@@ -247,7 +382,9 @@ fn respell(bytes: &[u8]) -> Vec<u8> {
 fn cli_converts_into_a_folder() {
     let Some(corpus) = corpus() else { return };
     let scratch = tempfile::tempdir().unwrap();
-    let path = corpus.join("mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb");
+    let path = corpus.join(
+        "mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb",
+    );
     let args = cli_notebook::NotebookArgs {
         command: cli_notebook::NotebookCommand::Convert {
             notebook: path,
@@ -264,7 +401,13 @@ fn cli_converts_into_a_folder() {
     };
     let code = cli_notebook::run(args).unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
-    for file in ["job.yml", "environment.yml", "conda.yml", "report.json", "report.md"] {
+    for file in [
+        "job.yml",
+        "environment.yml",
+        "conda.yml",
+        "report.json",
+        "report.md",
+    ] {
         assert!(scratch.path().join(file).is_file(), "{file} missing");
     }
 }

@@ -4,8 +4,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
 use amlops::notebook::{self, Analysis, NotebookFiles, Options, Report, Severity, Source, Target};
+use anyhow::{Context as _, bail};
 
 /// Turn a Jupyter notebook into a script, its assets and an Azure ML command job.
 #[derive(Debug, clap::Args)]
@@ -73,7 +73,9 @@ pub fn run(args: NotebookArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         NotebookCommand::Inspect { notebook, json } => inspect(&notebook, json),
         NotebookCommand::Convert { notebook, common } => convert(&notebook, &common, false),
-        NotebookCommand::Job { notebook, common, .. } => convert(&notebook, &common, true),
+        NotebookCommand::Job {
+            notebook, common, ..
+        } => convert(&notebook, &common, true),
     }
 }
 
@@ -90,7 +92,11 @@ fn convert(path: &Path, common: &CommonArgs, as_is: bool) -> anyhow::Result<Exit
     let options = options(common)?;
     let analysis = analyse(path, &bytes, &options)?;
 
-    let refused = if as_is { notebook::as_is_blocked(&analysis) } else { analysis.has_errors() };
+    let refused = if as_is {
+        notebook::as_is_blocked(&analysis)
+    } else {
+        analysis.has_errors()
+    };
     let target = target(path, common)?;
     let source = source(path, &bytes);
     let files = match (refused, as_is) {
@@ -101,10 +107,18 @@ fn convert(path: &Path, common: &CommonArgs, as_is: bool) -> anyhow::Result<Exit
 
     write_files(&common.out, &files)?;
     warn_summary(&analysis, refused, &common.out);
-    let outcome = if refused { notebook::Outcome::Refused } else { notebook::Outcome::Converted };
+    let outcome = if refused {
+        notebook::Outcome::Refused
+    } else {
+        notebook::Outcome::Converted
+    };
     let names = files.iter().map(|file| file.path.clone()).collect();
     print_report(&Report::new(&analysis, outcome, names), common.json)?;
-    Ok(if refused { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if refused {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -114,7 +128,10 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn source<'a>(path: &Path, bytes: &'a [u8]) -> Source<'a> {
     Source {
         display: path.display().to_string(),
-        file_name: path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         bytes,
     }
 }
@@ -127,7 +144,11 @@ fn analyse(path: &Path, bytes: &[u8], options: &Options) -> anyhow::Result<Analy
 
 fn options(common: &CommonArgs) -> anyhow::Result<Options> {
     let requirements = match &common.requirements {
-        Some(path) => Some((path.display().to_string(), std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)),
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )),
         None => None,
     };
     let mut data = Vec::new();
@@ -137,18 +158,29 @@ fn options(common: &CommonArgs) -> anyhow::Result<Options> {
         };
         data.push((name.to_string(), value.to_string()));
     }
-    Ok(Options { name: common.name.clone(), requirements, data })
+    Ok(Options {
+        name: common.name.clone(),
+        requirements,
+        data,
+    })
 }
 
 fn target(path: &Path, common: &CommonArgs) -> anyhow::Result<Target> {
-    std::fs::create_dir_all(&common.out).with_context(|| format!("cannot create {}", common.out.display()))?;
+    std::fs::create_dir_all(&common.out)
+        .with_context(|| format!("cannot create {}", common.out.display()))?;
     let out = std::fs::canonicalize(&common.out)?;
-    let folder = std::fs::canonicalize(path)?.parent().map(Path::to_path_buf).unwrap_or_default();
+    let folder = std::fs::canonicalize(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     Ok(Target {
         compute: common.compute.clone(),
         image: common.image.clone(),
         notebook_dir: relative_path(&out, &folder),
-        notebook_file: path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        notebook_file: path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     })
 }
 
@@ -158,8 +190,16 @@ fn relative_path(from: &Path, to: &Path) -> String {
     let to: Vec<_> = to.components().collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
-    parts.extend(to[common..].iter().map(|part| part.as_os_str().to_string_lossy().into_owned()));
-    if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
 }
 
 fn write_files(out: &Path, files: &[notebook::OutputFile]) -> anyhow::Result<()> {
@@ -168,19 +208,36 @@ fn write_files(out: &Path, files: &[notebook::OutputFile]) -> anyhow::Result<()>
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&path, &file.contents).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, &file.contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
 
 fn warn_summary(analysis: &Analysis, refused: bool, out: &Path) {
-    let count = |severity| analysis.diagnostics.iter().filter(|d| d.severity == severity).count();
+    let count = |severity| {
+        analysis
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
     let verdict = if refused { "refused" } else { "converted" };
-    eprintln!("{verdict} {} ({} errors, {} warnings); report in {}", analysis.notebook.path, count(Severity::Error), count(Severity::Warning), out.join("report.md").display());
+    eprintln!(
+        "{verdict} {} ({} errors, {} warnings); report in {}",
+        analysis.notebook.path,
+        count(Severity::Error),
+        count(Severity::Warning),
+        out.join("report.md").display()
+    );
 }
 
 fn print_report(report: &Report<'_>, json: bool) -> anyhow::Result<()> {
-    let text = if json { report.to_json() } else { report.to_markdown() };
+    let text = if json {
+        report.to_json()
+    } else {
+        report.to_markdown()
+    };
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()) {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -189,7 +246,11 @@ fn print_report(report: &Report<'_>, json: bool) -> anyhow::Result<()> {
 }
 
 fn exit_code(analysis: &Analysis) -> ExitCode {
-    if analysis.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if analysis.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Files next to the notebook.

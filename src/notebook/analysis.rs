@@ -215,12 +215,22 @@ const DEFAULT_PYTHON: &str = "3.10";
 
 /// Tags that drop a cell.
 const DROP_TAGS: &[&str] = &[
-    "active-ipynb", "eda", "exploration", "remove-cell", "remove_cell", "skip", "skip-execution",
+    "active-ipynb",
+    "eda",
+    "exploration",
+    "remove-cell",
+    "remove_cell",
+    "skip",
+    "skip-execution",
 ];
 
 /// Imports that mean the notebook drives Azure ML instead of being the work.
 const CONTROL_PLANE: &[&str] = &[
-    "azure.ai.ml", "azureml.contrib", "azureml.core", "azureml.pipeline", "azureml.train",
+    "azure.ai.ml",
+    "azureml.contrib",
+    "azureml.core",
+    "azureml.pipeline",
+    "azureml.train",
     "azureml.widgets",
 ];
 
@@ -339,7 +349,13 @@ impl State {
         self.analysis.diagnostics.push(diagnostic);
     }
 
-    fn note(&mut self, severity: Severity, code: &'static str, message: String, hint: Option<&str>) {
+    fn note(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        message: String,
+        hint: Option<&str>,
+    ) {
         self.diagnose(Diagnostic {
             severity,
             code,
@@ -373,7 +389,10 @@ impl State {
         self.analysis.notebook.language = language.clone();
         match language.as_deref() {
             Some("python") => {
-                if info_language.as_deref().is_some_and(|info| info != "python") {
+                if info_language
+                    .as_deref()
+                    .is_some_and(|info| info != "python")
+                {
                     self.note(
                         Severity::Warning,
                         "NB002",
@@ -430,22 +449,38 @@ impl State {
                 }
                 CellKind::Code => {}
             }
-            if let Some(tag) = cell.tags.iter().find(|tag| DROP_TAGS.contains(&tag.as_str())) {
+            if let Some(tag) = cell
+                .tags
+                .iter()
+                .find(|tag| DROP_TAGS.contains(&tag.as_str()))
+            {
                 self.decide(cell, Decision::Dropped, &format!("tag `{tag}`"));
                 self.remember_dropped(cell, &format!("tag `{tag}`"));
                 continue;
             }
             if cell.tags.iter().any(|tag| tag == "injected-parameters") {
                 self.record_injected(cell);
-                self.decide(cell, Decision::Dropped, "papermill injected parameters (last run's values)");
+                self.decide(
+                    cell,
+                    Decision::Dropped,
+                    "papermill injected parameters (last run's values)",
+                );
                 continue;
             }
             if cell.tags.iter().any(|tag| tag == "raises-exception") {
-                self.decide(cell, Decision::Dropped, "tag `raises-exception` (would stop the job)");
+                self.decide(
+                    cell,
+                    Decision::Dropped,
+                    "tag `raises-exception` (would stop the job)",
+                );
                 continue;
             }
             if cell.frozen {
-                self.decide(cell, Decision::Dropped, "frozen cell (disabled by the author)");
+                self.decide(
+                    cell,
+                    Decision::Dropped,
+                    "frozen cell (disabled by the author)",
+                );
                 continue;
             }
             if cell.source.trim().is_empty() {
@@ -502,15 +537,32 @@ impl State {
         if let Some(magic) = work.prepared.cell_magic.clone() {
             match ipython::cell_magic(&magic.name, &magic.args) {
                 Treatment::Drop { reason } if ipython::cell_magic_keeps_body(&magic.name) => {
-                    work.details.push(format!("line {}: `%%{}` dropped: {reason}", magic.line, magic.name));
+                    work.details.push(format!(
+                        "line {}: `%%{}` dropped: {reason}",
+                        magic.line, magic.name
+                    ));
                 }
                 Treatment::Drop { reason } => {
-                    self.decide(cell, Decision::Dropped, &format!("`%%{}`: {reason}", magic.name));
+                    self.decide(
+                        cell,
+                        Decision::Dropped,
+                        &format!("`%%{}`: {reason}", magic.name),
+                    );
                     return;
                 }
-                Treatment::Refuse { code, message, hint } => {
-                    let diagnostic =
-                        cell_diagnostic(Severity::Error, code, cell, Some(magic.line), message, Some(&hint));
+                Treatment::Refuse {
+                    code,
+                    message,
+                    hint,
+                } => {
+                    let diagnostic = cell_diagnostic(
+                        Severity::Error,
+                        code,
+                        cell,
+                        Some(magic.line),
+                        message,
+                        Some(&hint),
+                    );
                     self.diagnose(diagnostic);
                     self.decide(cell, Decision::Refused, &format!("`%%{}`", magic.name));
                     return;
@@ -519,7 +571,8 @@ impl State {
             }
         }
         for line in &work.prepared.automagic_lines {
-            work.details.push(format!("line {line}: automagic read as a `%` magic"));
+            work.details
+                .push(format!("line {line}: automagic read as a `%` magic"));
         }
         let problems = work.prepared.syntax_problems();
         if !problems.is_empty() {
@@ -549,10 +602,13 @@ impl State {
         }
         let mut edits = Vec::new();
         for escape in &collector.statements {
-            if let Treatment::Replace { python } = ipython::line_escape(escape.kind, &escape.value) {
+            if let Treatment::Replace { python } = ipython::line_escape(escape.kind, &escape.value)
+            {
                 let line = work.prepared.line_of(escape.range.start());
-                work.details
-                    .push(format!("line {line}: `{}` rewritten as plain Python", escape_text(escape)));
+                work.details.push(format!(
+                    "line {line}: `{}` rewritten as plain Python",
+                    escape_text(escape)
+                ));
                 edits.push((escape.range, python));
             }
         }
@@ -564,10 +620,9 @@ impl State {
 
     /// Stage 3.
     fn find_parameters(&mut self, notebook: &Notebook) {
-        let tagged = notebook
-            .cells
-            .iter()
-            .find(|cell| cell.kind == CellKind::Code && cell.tags.iter().any(|tag| tag == "parameters"));
+        let tagged = notebook.cells.iter().find(|cell| {
+            cell.kind == CellKind::Code && cell.tags.iter().any(|tag| tag == "parameters")
+        });
         if let Some(cell) = tagged {
             self.tagged_parameters(cell.index);
             return;
@@ -586,20 +641,39 @@ impl State {
             for (stmt_index, stmt) in work.prepared.parsed.syntax().body.iter().enumerate() {
                 if let Some(found) = params::holder_class(&work.prepared, index, stmt) {
                     let holder = stmt.as_class_def_stmt().map(|class| class.name.to_string());
-                    self.use_holder(ParamSource::HolderClass { cell: index, holder: holder.unwrap_or_default() }, found, (index, stmt_index));
+                    self.use_holder(
+                        ParamSource::HolderClass {
+                            cell: index,
+                            holder: holder.unwrap_or_default(),
+                        },
+                        found,
+                        (index, stmt_index),
+                    );
                     return;
                 }
                 if let Some((holder, found)) =
                     params::holder_call(&work.prepared, index, stmt, &self.kwargs_classes)
                 {
-                    self.use_holder(ParamSource::HolderCall { cell: index, holder }, found, (index, stmt_index));
+                    self.use_holder(
+                        ParamSource::HolderCall {
+                            cell: index,
+                            holder,
+                        },
+                        found,
+                        (index, stmt_index),
+                    );
                     return;
                 }
             }
         }
     }
 
-    fn use_holder(&mut self, source: ParamSource, found: Vec<Parameter>, statement: (usize, usize)) {
+    fn use_holder(
+        &mut self,
+        source: ParamSource,
+        found: Vec<Parameter>,
+        statement: (usize, usize),
+    ) {
         self.param_statements.insert(statement);
         self.analysis.parameters = found;
         self.analysis.param_source = Some(source);
@@ -648,7 +722,10 @@ impl State {
             let work = &self.work[work_index];
             let cell = &notebook.cells[work.index];
             let (decision, reason) = if work.refused {
-                (Decision::Refused, "contains constructs that cannot be converted")
+                (
+                    Decision::Refused,
+                    "contains constructs that cannot be converted",
+                )
             } else if work.kept.is_empty() {
                 (Decision::Dropped, "nothing left to run")
             } else {
@@ -661,10 +738,10 @@ impl State {
                 reason.to_string()
             };
             self.decide(cell, decision, &reason);
-            if let Some(last) = self.analysis.cells.last_mut() {
-                if decision != Decision::Dropped {
-                    last.details = details;
-                }
+            if let Some(last) = self.analysis.cells.last_mut()
+                && decision != Decision::Dropped
+            {
+                last.details = details;
             }
         }
         self.analysis.cells.sort_by_key(|cell| cell.index);
@@ -679,14 +756,24 @@ impl State {
                     let stmt = &self.work[work_index].prepared.parsed.syntax().body[stmt_index];
                     names::statement_names(stmt)
                 };
-                self.kept.push(KeptStatement { work: work_index, stmt: stmt_index, names, removed: true });
+                self.kept.push(KeptStatement {
+                    work: work_index,
+                    stmt: stmt_index,
+                    names,
+                    removed: true,
+                });
                 continue;
             }
             if self.decide_statement(work_index, stmt_index) {
                 let work = &mut self.work[work_index];
                 work.kept.push(stmt_index);
                 let names = names::statement_names(&work.prepared.parsed.syntax().body[stmt_index]);
-                self.kept.push(KeptStatement { work: work_index, stmt: stmt_index, names, removed: false });
+                self.kept.push(KeptStatement {
+                    work: work_index,
+                    stmt: stmt_index,
+                    names,
+                    removed: false,
+                });
             }
         }
     }
@@ -703,13 +790,15 @@ impl State {
             return self.treat_escape(work_index, line, &text, treatment, None);
         }
         if let Some(what) = display_only(prepared, stmt) {
-            self.work[work_index].details.push(format!("line {line}: `{what}` dropped (display only)"));
+            self.work[work_index]
+                .details
+                .push(format!("line {line}: `{what}` dropped (display only)"));
             return false;
         }
         if let Some(name) = experiment_name(prepared, stmt) {
-            self.work[work_index]
-                .details
-                .push(format!("line {line}: mlflow.set_experiment moved to the job's experiment_name"));
+            self.work[work_index].details.push(format!(
+                "line {line}: mlflow.set_experiment moved to the job's experiment_name"
+            ));
             self.analysis.experiment_name = Some(name);
             return false;
         }
@@ -727,7 +816,13 @@ impl State {
         }
         for (range, text) in collector.expressions {
             let line = self.work[work_index].prepared.line_of(range.start());
-            self.refuse_in(work_index, line, "NB033", format!("`{text}` captures IPython output into a variable"), "use subprocess.run(..., capture_output=True) instead");
+            self.refuse_in(
+                work_index,
+                line,
+                "NB033",
+                format!("`{text}` captures IPython output into a variable"),
+                "use subprocess.run(..., capture_output=True) instead",
+            );
         }
         true
     }
@@ -744,25 +839,43 @@ impl State {
         let work = &mut self.work[work_index];
         match treatment {
             Treatment::Drop { reason } => {
-                work.details.push(format!("line {line}: `{text}` dropped: {reason}"));
+                work.details
+                    .push(format!("line {line}: `{text}` dropped: {reason}"));
             }
-            Treatment::Install { line: install, conda } => {
-                work.details.push(format!("line {line}: `{text}` moved to the environment"));
+            Treatment::Install {
+                line: install,
+                conda,
+            } => {
+                work.details
+                    .push(format!("line {line}: `{text}` moved to the environment"));
                 self.installs.push((install, conda, work.index));
             }
             Treatment::Replace { .. } => {}
-            Treatment::Refuse { code, message, hint } => {
+            Treatment::Refuse {
+                code,
+                message,
+                hint,
+            } => {
                 self.refuse_in(work_index, line, code, message, &hint);
                 return false;
             }
         }
         if let Some(range) = nested {
-            self.work[work_index].edits.push((range, "pass".to_string()));
+            self.work[work_index]
+                .edits
+                .push((range, "pass".to_string()));
         }
         false
     }
 
-    fn refuse_in(&mut self, work_index: usize, line: u32, code: &'static str, message: String, hint: &str) {
+    fn refuse_in(
+        &mut self,
+        work_index: usize,
+        line: u32,
+        code: &'static str,
+        message: String,
+        hint: &str,
+    ) {
         let work = &mut self.work[work_index];
         work.refused = true;
         let index = work.index;
@@ -799,7 +912,10 @@ impl State {
             }
             if !star {
                 for read in &kept.names.reads {
-                    if !bound.contains(&read.name) && !names::is_builtin(&read.name) && reported.insert(read.name.clone()) {
+                    if !bound.contains(&read.name)
+                        && !names::is_builtin(&read.name)
+                        && reported.insert(read.name.clone())
+                    {
                         let (cell, line) = self.locate(kept, read.range.start());
                         findings.push((cell, line, self.undefined(&read.name, &bound)));
                     }
@@ -810,17 +926,34 @@ impl State {
         if !star {
             for kept in &self.kept {
                 for read in &kept.names.deferred {
-                    if !bound.contains(&read.name) && !names::is_builtin(&read.name) && reported.insert(read.name.clone()) {
+                    if !bound.contains(&read.name)
+                        && !names::is_builtin(&read.name)
+                        && reported.insert(read.name.clone())
+                    {
                         let (cell, line) = self.locate(kept, read.range.start());
                         findings.push((cell, line, self.undefined(&read.name, &bound)));
                     }
                 }
             }
         } else {
-            self.note(Severity::Warning, "NB035", "a star import hides which names are defined; undefined names were not checked".to_string(), Some("import the names you use explicitly"));
+            self.note(
+                Severity::Warning,
+                "NB035",
+                "a star import hides which names are defined; undefined names were not checked"
+                    .to_string(),
+                Some("import the names you use explicitly"),
+            );
         }
         for (cell, line, (code, message, hint)) in findings {
-            self.diagnose(Diagnostic { severity: Severity::Error, code, index: Some(cell), id: None, line: Some(line), message, hint: Some(hint) });
+            self.diagnose(Diagnostic {
+                severity: Severity::Error,
+                code,
+                index: Some(cell),
+                id: None,
+                line: Some(line),
+                message,
+                hint: Some(hint),
+            });
         }
         let mut used = bound;
         for kept in &self.kept {
@@ -831,9 +964,19 @@ impl State {
     }
 
     fn parameter_names(&self) -> BTreeSet<String> {
-        match self.analysis.param_source.as_ref().and_then(ParamSource::holder) {
+        match self
+            .analysis
+            .param_source
+            .as_ref()
+            .and_then(ParamSource::holder)
+        {
             Some(holder) => BTreeSet::from([holder.to_string()]),
-            None => self.analysis.parameters.iter().map(|p| p.name.clone()).collect(),
+            None => self
+                .analysis
+                .parameters
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
         }
     }
 
@@ -842,9 +985,14 @@ impl State {
             return ("NB020", "`display` is an IPython builtin used inside an expression".to_string(), "use print(...) instead, or make display(...) its own statement so it can be dropped".to_string());
         }
         if name == "get_ipython" {
-            return ("NB033", "`get_ipython()` needs a running IPython kernel".to_string(), "replace it with plain Python".to_string());
+            return (
+                "NB033",
+                "`get_ipython()` needs a running IPython kernel".to_string(),
+                "replace it with plain Python".to_string(),
+            );
         }
-        let message = format!("`{name}` is used but no kept cell defines it (hidden notebook state)");
+        let message =
+            format!("`{name}` is used but no kept cell defines it (hidden notebook state)");
         let hint = if let Some((cell, reason)) = self.dropped_binds.get(name) {
             format!("cell {cell} defines it but was dropped ({reason}); keep that cell")
         } else if let Some(similar) = similar_name(name, bound) {
@@ -868,9 +1016,23 @@ impl State {
             for (callee, range) in calls.calls {
                 let line = work.prepared.line_of(range.start());
                 let finding = match callee.as_str() {
-                    "os.chdir" | "chdir" => Some(("NB030", "`os.chdir` changes what every later relative path means", "use paths relative to the notebook's folder instead")),
-                    "input" | "getpass" | "getpass.getpass" | "interact" | "widgets.interact" => Some(("NB034", "interactive input: a job has no one to answer", "make the value a parameter in the cell tagged `parameters`")),
-                    "get_ipython" => Some(("NB033", "`get_ipython()` needs a running IPython kernel", "replace it with plain Python")),
+                    "os.chdir" | "chdir" => Some((
+                        "NB030",
+                        "`os.chdir` changes what every later relative path means",
+                        "use paths relative to the notebook's folder instead",
+                    )),
+                    "input" | "getpass" | "getpass.getpass" | "interact" | "widgets.interact" => {
+                        Some((
+                            "NB034",
+                            "interactive input: a job has no one to answer",
+                            "make the value a parameter in the cell tagged `parameters`",
+                        ))
+                    }
+                    "get_ipython" => Some((
+                        "NB033",
+                        "`get_ipython()` needs a running IPython kernel",
+                        "replace it with plain Python",
+                    )),
                     _ => None,
                 };
                 if let Some((code, message, hint)) = finding {
@@ -878,9 +1040,18 @@ impl State {
                 }
             }
             for (module, range) in imports_of(stmt) {
-                if CONTROL_PLANE.iter().any(|prefix| module == *prefix || module.starts_with(&format!("{prefix}."))) {
+                if CONTROL_PLANE
+                    .iter()
+                    .any(|prefix| module == *prefix || module.starts_with(&format!("{prefix}.")))
+                {
                     let line = work.prepared.line_of(range.start());
-                    findings.push((work.index, line, "NB060", format!("the notebook drives Azure ML itself (`import {module}`)"), "convert the training notebook it runs instead; amlops writes the job"));
+                    findings.push((
+                        work.index,
+                        line,
+                        "NB060",
+                        format!("the notebook drives Azure ML itself (`import {module}`)"),
+                        "convert the training notebook it runs instead; amlops writes the job",
+                    ));
                 }
             }
         }
@@ -889,14 +1060,27 @@ impl State {
             if code == "NB060" && !seen.insert(code) {
                 continue;
             }
-            self.diagnose(Diagnostic { severity: Severity::Error, code, index: Some(cell), id: None, line: Some(line), message, hint: Some(hint.to_string()) });
+            self.diagnose(Diagnostic {
+                severity: Severity::Error,
+                code,
+                index: Some(cell),
+                id: None,
+                line: Some(line),
+                message,
+                hint: Some(hint.to_string()),
+            });
         }
     }
 
     /// Stage 6.
     fn bind_data(&mut self, options: &Options) {
         let constants = self.string_constants();
-        let holder = self.analysis.param_source.as_ref().and_then(ParamSource::holder).map(str::to_string);
+        let holder = self
+            .analysis
+            .param_source
+            .as_ref()
+            .and_then(ParamSource::holder)
+            .map(str::to_string);
         let parameter_paths: BTreeSet<String> = self
             .analysis
             .parameters
@@ -905,12 +1089,21 @@ impl State {
             .map(|parameter| parameter.name.clone())
             .collect();
         let mut uses = Vec::new();
-        for (kept_index, kept) in self.kept.iter().enumerate().filter(|(_, kept)| !kept.removed) {
+        for (kept_index, kept) in self
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, kept)| !kept.removed)
+        {
             let work = &self.work[kept.work];
             let resolver = CellResolver {
                 cell: &work.prepared,
                 names: &constants,
-                parameters: if holder.is_some() { &EMPTY_SET } else { &parameter_paths },
+                parameters: if holder.is_some() {
+                    &EMPTY_SET
+                } else {
+                    &parameter_paths
+                },
                 holder: holder.as_deref(),
             };
             let stmt = self.statement(kept);
@@ -935,13 +1128,21 @@ impl State {
             }
         }
         let mut constants = BTreeMap::new();
-        for (kept_index, kept) in self.kept.iter().enumerate().filter(|(_, kept)| !kept.removed) {
+        for (kept_index, kept) in self
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, kept)| !kept.removed)
+        {
             if let Stmt::Assign(assign) = self.statement(kept)
                 && let [Expr::Name(name)] = assign.targets.as_slice()
                 && let Expr::StringLiteral(value) = assign.value.as_ref()
                 && counts.get(name.id.as_str()) == Some(&1)
             {
-                constants.insert(name.id.to_string(), (kept_index, value.value.to_str().to_string()));
+                constants.insert(
+                    name.id.to_string(),
+                    (kept_index, value.value.to_str().to_string()),
+                );
             }
         }
         constants
@@ -959,7 +1160,10 @@ impl State {
         let kept = &self.kept[kept_index];
         let (cell, line) = self.locate(kept, found.range.start());
         let origin = format!("cell {cell} line {line} {}", found.callee);
-        let folder_call = matches!(found.callee.as_str(), "os.listdir" | "os.walk" | "os.scandir" | "glob.glob");
+        let folder_call = matches!(
+            found.callee.as_str(),
+            "os.listdir" | "os.walk" | "os.scandir" | "glob.glob"
+        );
         match &found.origin {
             PathOrigin::Download => {
                 if binder.downloads.insert(found.callee.clone()) {
@@ -976,15 +1180,36 @@ impl State {
                 let value = python_string_value(value);
                 let Some(value) = value else { return };
                 match (found.access, data::path_kind(&value)) {
-                    (Access::Read, PathKind::Absolute) => self.absolute_read(cell, line, &value, None, options),
+                    (Access::Read, PathKind::Absolute) => {
+                        self.absolute_read(cell, line, &value, None, options)
+                    }
                     (Access::Read, _) => {
-                        let base = target.map(|target| format!("{target}_path")).unwrap_or_else(|| file_stem_name(&value));
+                        let base = target
+                            .map(|target| format!("{target}_path"))
+                            .unwrap_or_else(|| file_stem_name(&value));
                         let name = binder.fresh(&base, &self.analysis.used_names);
                         let work_index = kept.work;
                         self.work[work_index].edits.push((*range, name.clone()));
-                        let default_source = self.work[work_index].prepared.slice(*range).to_string();
-                        binder.new_parameters.push(Parameter { name: name.clone(), ty: Some(ParamType::Str), default: Value::String(value.clone()), default_source, help: Some(format!("data read by {}", found.callee)), origin: origin.clone(), cell, line, on_holder: false });
-                        binder.port(true, &name, port_kind(&value, found.joined || folder_call), Some(value), origin);
+                        let default_source =
+                            self.work[work_index].prepared.slice(*range).to_string();
+                        binder.new_parameters.push(Parameter {
+                            name: name.clone(),
+                            ty: Some(ParamType::Str),
+                            default: Value::String(value.clone()),
+                            default_source,
+                            help: Some(format!("data read by {}", found.callee)),
+                            origin: origin.clone(),
+                            cell,
+                            line,
+                            on_holder: false,
+                        });
+                        binder.port(
+                            true,
+                            &name,
+                            port_kind(&value, found.joined || folder_call),
+                            Some(value),
+                            origin,
+                        );
                     }
                     (Access::Write, PathKind::Relative) => {
                         self.diagnose(Diagnostic { severity: Severity::Warning, code: "NB044", index: Some(cell), id: None, line: Some(line), message: format!("writes `{value}` to the working directory"), hint: Some("Azure ML keeps only files under ./outputs; write there or to an output folder parameter".to_string()) });
@@ -993,7 +1218,12 @@ impl State {
                 }
             }
             PathOrigin::Name { name } | PathOrigin::Attribute { name } => {
-                let parameter = self.analysis.parameters.iter().find(|p| &p.name == name).cloned();
+                let parameter = self
+                    .analysis
+                    .parameters
+                    .iter()
+                    .find(|p| &p.name == name)
+                    .cloned();
                 let (value, is_parameter) = match (&parameter, constants.get(name)) {
                     (Some(parameter), _) => (parameter.default.as_str().map(str::to_string), true),
                     (None, Some((_, value))) => (Some(value.clone()), false),
@@ -1001,7 +1231,13 @@ impl State {
                 };
                 let Some(value) = value else {
                     // A `None` default: the user supplies the path; bind it as a folder.
-                    binder.port(found.access == Access::Read, name, "uri_folder", None, origin);
+                    binder.port(
+                        found.access == Access::Read,
+                        name,
+                        "uri_folder",
+                        None,
+                        origin,
+                    );
                     return;
                 };
                 if !is_parameter && binder.promoted.insert(name.clone()) {
@@ -1011,18 +1247,41 @@ impl State {
                     let stmt = self.statement(kept);
                     let (cell, line) = (work.index, work.prepared.line_of(stmt.start()));
                     let default_source = match stmt {
-                        Stmt::Assign(assign) => work.prepared.slice(assign.value.range()).to_string(),
+                        Stmt::Assign(assign) => {
+                            work.prepared.slice(assign.value.range()).to_string()
+                        }
                         _ => String::new(),
                     };
                     self.promoted.insert((work.index, kept.stmt));
-                    binder.new_parameters.push(Parameter { name: name.clone(), ty: Some(ParamType::Str), default: Value::String(value.clone()), default_source, help: Some("data path".to_string()), origin: format!("cell {cell} line {line} (constant)"), cell, line, on_holder: false });
+                    binder.new_parameters.push(Parameter {
+                        name: name.clone(),
+                        ty: Some(ParamType::Str),
+                        default: Value::String(value.clone()),
+                        default_source,
+                        help: Some("data path".to_string()),
+                        origin: format!("cell {cell} line {line} (constant)"),
+                        cell,
+                        line,
+                        on_holder: false,
+                    });
                 }
-                let folder = found.joined || folder_call || found.access == Access::MakeDir || !data::looks_like_file(&value);
+                let folder = found.joined
+                    || folder_call
+                    || found.access == Access::MakeDir
+                    || !data::looks_like_file(&value);
                 match found.access {
                     Access::Read => {
-                        if data::path_kind(&value) == PathKind::Absolute && !binder.writes.contains(name) {
+                        if data::path_kind(&value) == PathKind::Absolute
+                            && !binder.writes.contains(name)
+                        {
                             if options.data.iter().any(|(input, _)| input == name) {
-                                binder.port(true, name, port_kind(&value, folder), Some(value), origin);
+                                binder.port(
+                                    true,
+                                    name,
+                                    port_kind(&value, folder),
+                                    Some(value),
+                                    origin,
+                                );
                             } else {
                                 self.absolute_read(cell, line, &value, Some(name), options);
                             }
@@ -1039,7 +1298,14 @@ impl State {
         }
     }
 
-    fn absolute_read(&mut self, cell: usize, line: u32, value: &str, name: Option<&str>, options: &Options) {
+    fn absolute_read(
+        &mut self,
+        cell: usize,
+        line: u32,
+        value: &str,
+        name: Option<&str>,
+        options: &Options,
+    ) {
         let bind = name.unwrap_or("NAME");
         if name.is_some_and(|name| options.data.iter().any(|(input, _)| input == name)) {
             return;
@@ -1049,34 +1315,67 @@ impl State {
 
     fn finish_binding(&mut self, binder: Binder, options: &Options) {
         self.analysis.parameters.extend(binder.new_parameters);
-        let binder_inputs: BTreeSet<String> = binder.ports.iter().filter(|port| port.input).map(|port| port.name.clone()).collect();
-        let binder_outputs: BTreeSet<String> = binder.ports.iter().filter(|port| !port.input).map(|port| port.name.clone()).collect();
+        let binder_inputs: BTreeSet<String> = binder
+            .ports
+            .iter()
+            .filter(|port| port.input)
+            .map(|port| port.name.clone())
+            .collect();
+        let binder_outputs: BTreeSet<String> = binder
+            .ports
+            .iter()
+            .filter(|port| !port.input)
+            .map(|port| port.name.clone())
+            .collect();
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         for port in binder.ports.into_iter().map(DataPort::from) {
             let input = binder_inputs.contains(&port.name) && !binder_outputs.contains(&port.name);
             let written = binder.writes.contains(&port.name);
             if input && !written {
-                if !inputs.iter().any(|existing: &DataPort| existing.name == port.name) {
+                if !inputs
+                    .iter()
+                    .any(|existing: &DataPort| existing.name == port.name)
+                {
                     inputs.push(port);
                 }
-            } else if !input && !outputs.iter().any(|existing: &DataPort| existing.name == port.name) {
+            } else if !input
+                && !outputs
+                    .iter()
+                    .any(|existing: &DataPort| existing.name == port.name)
+            {
                 outputs.push(port);
             }
         }
-        let ports: Vec<DataPort> = inputs.into_iter().map(|mut port| {
-            if let Some((_, path)) = options.data.iter().find(|(name, _)| *name == port.name) {
-                port.kind = port_kind(path, port.kind == "uri_folder");
-                port.path = Some(path.clone());
-                port.local = false;
-            }
-            port
-        }).collect();
-        self.analysis.inputs = ports.into_iter().map(|mut port| {
-            port.local = port.path.as_deref().is_some_and(|path| data::path_kind(path) == PathKind::Relative);
-            port
-        }).collect();
-        self.analysis.outputs = outputs.into_iter().map(|port| DataPort { path: None, local: false, ..port }).collect();
+        let ports: Vec<DataPort> = inputs
+            .into_iter()
+            .map(|mut port| {
+                if let Some((_, path)) = options.data.iter().find(|(name, _)| *name == port.name) {
+                    port.kind = port_kind(path, port.kind == "uri_folder");
+                    port.path = Some(path.clone());
+                    port.local = false;
+                }
+                port
+            })
+            .collect();
+        self.analysis.inputs = ports
+            .into_iter()
+            .map(|mut port| {
+                port.local = port
+                    .path
+                    .as_deref()
+                    .is_some_and(|path| data::path_kind(path) == PathKind::Relative);
+                port
+            })
+            .collect();
+        self.analysis.outputs = outputs
+            .into_iter()
+            .map(|port| DataPort {
+                path: None,
+                local: false,
+                ..port
+            })
+            .collect();
     }
 
     /// Stage 7.
@@ -1090,31 +1389,67 @@ impl State {
             let stmt = self.statement(kept);
             let mut calls = CallCollector::new(&work.prepared);
             calls.visit_stmt(stmt);
-            callees.extend(calls.calls.into_iter().map(|(callee, _)| last_segment(&callee).to_string()));
+            callees.extend(
+                calls
+                    .calls
+                    .into_iter()
+                    .map(|(callee, _)| last_segment(&callee).to_string()),
+            );
             for (module, _) in imports_of(stmt) {
                 if module.is_empty() || module.starts_with('.') {
                     continue;
                 }
                 let top = module.split('.').next().unwrap_or_default();
-                if files.exists(&format!("{top}.py")) || files.exists(&format!("{top}/__init__.py")) {
+                if files.exists(&format!("{top}.py")) || files.exists(&format!("{top}/__init__.py"))
+                {
                     local.push(top.to_string());
                     continue;
                 }
-                let Some((name, known)) = deps::distribution_for(&module) else { continue };
+                let Some((name, known)) = deps::distribution_for(&module) else {
+                    continue;
+                };
                 if !known {
                     unknown.push(format!("{top} → {name}"));
                 }
-                found.entry(name.clone()).or_insert(Dependency { name, spec: None, origin: format!("import {module} (cell {})", work.index), conda: false });
+                found.entry(name.clone()).or_insert(Dependency {
+                    name,
+                    spec: None,
+                    origin: format!("import {module} (cell {})", work.index),
+                    conda: false,
+                });
             }
         }
-        let implied = [("read_parquet", "pyarrow"), ("to_parquet", "pyarrow"), ("read_excel", "openpyxl"), ("to_excel", "openpyxl"), ("plot", "matplotlib"), ("read_sql", "sqlalchemy")];
+        let implied = [
+            ("read_parquet", "pyarrow"),
+            ("to_parquet", "pyarrow"),
+            ("read_excel", "openpyxl"),
+            ("to_excel", "openpyxl"),
+            ("plot", "matplotlib"),
+            ("read_sql", "sqlalchemy"),
+        ];
         for (callee, name) in implied {
             if callees.contains(callee) && !found.contains_key(name) {
-                found.insert(name.to_string(), Dependency { name: name.to_string(), spec: None, origin: format!("implied by {callee}"), conda: false });
+                found.insert(
+                    name.to_string(),
+                    Dependency {
+                        name: name.to_string(),
+                        spec: None,
+                        origin: format!("implied by {callee}"),
+                        conda: false,
+                    },
+                );
             }
         }
         if found.contains_key("mlflow") && !found.contains_key("azureml-mlflow") {
-            found.insert("azureml-mlflow".to_string(), Dependency { name: "azureml-mlflow".to_string(), spec: None, origin: "mlflow logs to the workspace through azureml-mlflow".to_string(), conda: false });
+            found.insert(
+                "azureml-mlflow".to_string(),
+                Dependency {
+                    name: "azureml-mlflow".to_string(),
+                    spec: None,
+                    origin: "mlflow logs to the workspace through azureml-mlflow".to_string(),
+                    conda: false,
+                },
+            );
         }
         self.add_installs(&mut found, files);
         if let Some((path, text)) = &options.requirements {
@@ -1129,21 +1464,42 @@ impl State {
         local.sort();
         local.dedup();
         for module in local {
-            self.note(Severity::Warning, "NB045", format!("imports the local module `{module}`"), Some("copy it next to the generated script in the code folder"));
+            self.note(
+                Severity::Warning,
+                "NB045",
+                format!("imports the local module `{module}`"),
+                Some("copy it next to the generated script in the code folder"),
+            );
         }
         unknown.sort();
         unknown.dedup();
         if !unknown.is_empty() {
-            self.note(Severity::Warning, "NB046", format!("no known distribution for {}; assumed the same name", unknown.join(", ")), Some("check the names in the environment file"));
+            self.note(
+                Severity::Warning,
+                "NB046",
+                format!(
+                    "no known distribution for {}; assumed the same name",
+                    unknown.join(", ")
+                ),
+                Some("check the names in the environment file"),
+            );
         }
-        let unpinned: Vec<String> = found.values().filter(|d| d.spec.is_none()).map(|d| d.name.clone()).collect();
+        let unpinned: Vec<String> = found
+            .values()
+            .filter(|d| d.spec.is_none())
+            .map(|d| d.name.clone())
+            .collect();
         if !unpinned.is_empty() {
             self.note(Severity::Info, "NB047", format!("unpinned: {}", unpinned.join(", ")), Some("run `pip freeze > requirements.txt` in the notebook's kernel and pass --requirements requirements.txt"));
         }
         self.analysis.dependencies = found.into_values().collect();
     }
 
-    fn add_installs(&mut self, found: &mut BTreeMap<String, Dependency>, files: &dyn NotebookFiles) {
+    fn add_installs(
+        &mut self,
+        found: &mut BTreeMap<String, Dependency>,
+        files: &dyn NotebookFiles,
+    ) {
         let installs = std::mem::take(&mut self.installs);
         for (mut line, conda, cell) in installs {
             for file in std::mem::take(&mut line.files) {
@@ -1152,21 +1508,66 @@ impl State {
                         let nested = deps::parse_requirements_file(&text);
                         for requirement in nested.requirements {
                             let origin = format!("{file} (cell {cell} %pip install -r)");
-                            found.insert(requirement.name.clone(), Dependency { spec: (requirement.spec != requirement.name).then_some(requirement.spec), name: requirement.name, origin, conda });
+                            found.insert(
+                                requirement.name.clone(),
+                                Dependency {
+                                    spec: (requirement.spec != requirement.name)
+                                        .then_some(requirement.spec),
+                                    name: requirement.name,
+                                    origin,
+                                    conda,
+                                },
+                            );
                         }
                     }
-                    None => self.diagnose(Diagnostic { severity: Severity::Warning, code: "NB048", index: Some(cell), id: None, line: None, message: format!("`-r {file}` is not next to the notebook; its packages are unknown"), hint: Some("put the file next to the notebook or pass --requirements".to_string()) }),
+                    None => self.diagnose(Diagnostic {
+                        severity: Severity::Warning,
+                        code: "NB048",
+                        index: Some(cell),
+                        id: None,
+                        line: None,
+                        message: format!(
+                            "`-r {file}` is not next to the notebook; its packages are unknown"
+                        ),
+                        hint: Some(
+                            "put the file next to the notebook or pass --requirements".to_string(),
+                        ),
+                    }),
                 }
             }
             for requirement in line.requirements {
                 let spec = (requirement.spec != requirement.name).then_some(requirement.spec);
-                found.insert(requirement.name.clone(), Dependency { name: requirement.name, spec, origin: format!("install line in cell {cell}"), conda });
+                found.insert(
+                    requirement.name.clone(),
+                    Dependency {
+                        name: requirement.name,
+                        spec,
+                        origin: format!("install line in cell {cell}"),
+                        conda,
+                    },
+                );
             }
             for word in line.expanded {
-                self.diagnose(Diagnostic { severity: Severity::Error, code: "NB033", index: Some(cell), id: None, line: None, message: format!("install argument `{word}` needs IPython variable expansion"), hint: Some("write the package name in the install line".to_string()) });
+                self.diagnose(Diagnostic {
+                    severity: Severity::Error,
+                    code: "NB033",
+                    index: Some(cell),
+                    id: None,
+                    line: None,
+                    message: format!("install argument `{word}` needs IPython variable expansion"),
+                    hint: Some("write the package name in the install line".to_string()),
+                });
             }
             for word in line.ignored {
-                self.diagnose(Diagnostic { severity: Severity::Warning, code: "NB049", index: Some(cell), id: None, line: None, message: format!("install option `{word}` is not carried into the environment"), hint: None });
+                self.diagnose(Diagnostic {
+                    severity: Severity::Warning,
+                    code: "NB049",
+                    index: Some(cell),
+                    id: None,
+                    line: None,
+                    message: format!("install option `{word}` is not carried into the environment"),
+                    hint: None,
+                });
             }
         }
     }
@@ -1177,19 +1578,58 @@ impl State {
         let mut findings = Vec::new();
         for parameter in &self.analysis.parameters {
             if !params::is_valid_input_name(&parameter.name) {
-                findings.push((parameter.cell, parameter.line, format!("parameter `{}` is not a valid Azure ML input name", parameter.name)));
+                findings.push((
+                    parameter.cell,
+                    parameter.line,
+                    format!(
+                        "parameter `{}` is not a valid Azure ML input name",
+                        parameter.name
+                    ),
+                ));
             }
-            if let Some(other) = seen.insert(parameter.name.to_lowercase(), parameter.name.clone()) {
-                findings.push((parameter.cell, parameter.line, format!("parameters `{other}` and `{}` differ only in case", parameter.name)));
+            if let Some(other) = seen.insert(parameter.name.to_lowercase(), parameter.name.clone())
+            {
+                findings.push((
+                    parameter.cell,
+                    parameter.line,
+                    format!(
+                        "parameters `{other}` and `{}` differ only in case",
+                        parameter.name
+                    ),
+                ));
             }
         }
         for (cell, line, message) in findings {
-            self.diagnose(Diagnostic { severity: Severity::Error, code: "NB050", index: Some(cell), id: None, line: Some(line), message, hint: Some("rename it to letters, digits and underscores, not starting with a digit".to_string()) });
+            self.diagnose(Diagnostic {
+                severity: Severity::Error,
+                code: "NB050",
+                index: Some(cell),
+                id: None,
+                line: Some(line),
+                message,
+                hint: Some(
+                    "rename it to letters, digits and underscores, not starting with a digit"
+                        .to_string(),
+                ),
+            });
         }
-        let imported: BTreeSet<String> = self.kept.iter().flat_map(|kept| imports_of(self.statement(kept))).map(|(module, _)| module.split('.').next().unwrap_or_default().to_string()).collect();
+        let imported: BTreeSet<String> = self
+            .kept
+            .iter()
+            .flat_map(|kept| imports_of(self.statement(kept)))
+            .map(|(module, _)| module.split('.').next().unwrap_or_default().to_string())
+            .collect();
         if deps::is_stdlib(&self.analysis.name) || imported.contains(&self.analysis.name) {
             let renamed = format!("{}_job", self.analysis.name);
-            self.note(Severity::Info, "NB051", format!("script named `{renamed}.py` so it does not shadow the module `{}`", self.analysis.name), None);
+            self.note(
+                Severity::Info,
+                "NB051",
+                format!(
+                    "script named `{renamed}.py` so it does not shadow the module `{}`",
+                    self.analysis.name
+                ),
+                None,
+            );
             self.analysis.name = renamed;
         }
     }
@@ -1211,7 +1651,9 @@ impl State {
             }
             if kept.names.module_global {
                 let (cell, line) = self.locate(kept, self.statement(kept).start());
-                reasons.push(format!("cell {cell} line {line} declares `global` at top level"));
+                reasons.push(format!(
+                    "cell {cell} line {line} declares `global` at top level"
+                ));
             }
         }
         let parameters = self.parameter_names();
@@ -1235,13 +1677,21 @@ impl State {
         }
         globals.extend(body_names.intersection(&module_names).cloned());
         self.analysis.main_globals = globals;
-        if self.kept.iter().enumerate().any(|(index, kept)| !kept.removed && !hoistable.contains(&index) && matches!(self.statement(kept), Stmt::ClassDef(_))) {
+        if self.kept.iter().enumerate().any(|(index, kept)| {
+            !kept.removed
+                && !hoistable.contains(&index)
+                && matches!(self.statement(kept), Stmt::ClassDef(_))
+        }) {
             reasons.push("a class is defined from body variables; classes are never moved into main(), where pickling would fail".to_string());
         }
         if let Some(reason) = self.import_after_path_change(&hoistable) {
             reasons.push(reason);
         }
-        let mode = if reasons.is_empty() { Mode::Functions } else { Mode::Flat };
+        let mode = if reasons.is_empty() {
+            Mode::Functions
+        } else {
+            Mode::Flat
+        };
         self.analysis.mode = mode;
         self.analysis.mode_reasons = reasons;
         self.build_chunks(&hoistable, mode);
@@ -1267,14 +1717,21 @@ impl State {
             }
             let stmt = self.statement(kept);
             let is_hoistable = match stmt {
-                Stmt::Import(_) | Stmt::ImportFrom(_) | Stmt::FunctionDef(_) | Stmt::ClassDef(_) => true,
+                Stmt::Import(_)
+                | Stmt::ImportFrom(_)
+                | Stmt::FunctionDef(_)
+                | Stmt::ClassDef(_) => true,
                 Stmt::Assign(assign) => {
                     matches!(assign.targets.as_slice(), [Expr::Name(name)] if bind_counts.get(name.id.as_str()) == Some(&1) && !parameters.contains(name.id.as_str()))
                         && params::literal(&assign.value).is_some()
                 }
                 _ => false,
             };
-            let reads_body = kept.names.reads.iter().any(|read| !names::is_builtin(&read.name));
+            let reads_body = kept
+                .names
+                .reads
+                .iter()
+                .any(|read| !names::is_builtin(&read.name));
             let definition = matches!(stmt, Stmt::FunctionDef(_) | Stmt::ClassDef(_));
             if is_hoistable && !(definition && reads_body && self.reads_non_module(kept)) {
                 hoisted.insert(kept_index);
@@ -1290,26 +1747,48 @@ impl State {
             .kept
             .iter()
             .filter(|other| !other.removed)
-            .filter(|other| matches!(self.statement(other), Stmt::Import(_) | Stmt::ImportFrom(_) | Stmt::FunctionDef(_) | Stmt::ClassDef(_) | Stmt::Assign(_)))
+            .filter(|other| {
+                matches!(
+                    self.statement(other),
+                    Stmt::Import(_)
+                        | Stmt::ImportFrom(_)
+                        | Stmt::FunctionDef(_)
+                        | Stmt::ClassDef(_)
+                        | Stmt::Assign(_)
+                )
+            })
             .flat_map(|other| other.names.binds.iter().map(String::as_str))
             .collect();
-        kept.names.reads.iter().any(|read| !names::is_builtin(&read.name) && !module.contains(read.name.as_str()))
+        kept.names
+            .reads
+            .iter()
+            .any(|read| !names::is_builtin(&read.name) && !module.contains(read.name.as_str()))
     }
 
     fn import_after_path_change(&self, hoistable: &BTreeSet<usize>) -> Option<String> {
         let mut changed: Option<(usize, u32)> = None;
-        for (kept_index, kept) in self.kept.iter().enumerate().filter(|(_, kept)| !kept.removed) {
+        for (kept_index, kept) in self
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, kept)| !kept.removed)
+        {
             let stmt = self.statement(kept);
             let is_import = matches!(stmt, Stmt::Import(_) | Stmt::ImportFrom(_));
             if is_import && hoistable.contains(&kept_index) {
                 if let Some((cell, line)) = changed {
-                    return Some(format!("cell {cell} line {line} changes sys.path or the environment before a later import"));
+                    return Some(format!(
+                        "cell {cell} line {line} changes sys.path or the environment before a later import"
+                    ));
                 }
                 continue;
             }
             if !hoistable.contains(&kept_index) {
                 let text = self.work[kept.work].prepared.slice(stmt.range());
-                if text.contains("sys.path") || text.contains("os.environ") || text.contains("site.addsitedir") {
+                if text.contains("sys.path")
+                    || text.contains("os.environ")
+                    || text.contains("site.addsitedir")
+                {
                     changed = Some(self.locate(kept, stmt.start()));
                 }
             }
@@ -1324,38 +1803,98 @@ impl State {
             let text = &work.prepared.text;
             let mut previous_end = 0;
             for (stmt_index, stmt) in body.iter().enumerate() {
-                let next_start = body.get(stmt_index + 1).map_or(text.len(), |next| next.start().to_usize());
-                let line_end = text[stmt.end().to_usize()..].find('\n').map_or(text.len(), |at| stmt.end().to_usize() + at + 1);
-                let end = if stmt_index + 1 == body.len() { text.len() } else { line_end.min(next_start) };
+                let next_start = body
+                    .get(stmt_index + 1)
+                    .map_or(text.len(), |next| next.start().to_usize());
+                let line_end = text[stmt.end().to_usize()..]
+                    .find('\n')
+                    .map_or(text.len(), |at| stmt.end().to_usize() + at + 1);
+                let end = if stmt_index + 1 == body.len() {
+                    text.len()
+                } else {
+                    line_end.min(next_start)
+                };
                 let start = previous_end.min(stmt.start().to_usize());
                 previous_end = end;
-                let kept_index = self.kept.iter().position(|kept| kept.work == self.work.iter().position(|w| std::ptr::eq(w, work)).unwrap_or(usize::MAX) && kept.stmt == stmt_index);
-                let Some(kept_index) = kept_index else { continue };
-                if self.kept[kept_index].removed || self.promoted.contains(&(work.index, stmt_index)) {
+                let kept_index = self.kept.iter().position(|kept| {
+                    kept.work
+                        == self
+                            .work
+                            .iter()
+                            .position(|w| std::ptr::eq(w, work))
+                            .unwrap_or(usize::MAX)
+                        && kept.stmt == stmt_index
+                });
+                let Some(kept_index) = kept_index else {
+                    continue;
+                };
+                if self.kept[kept_index].removed
+                    || self.promoted.contains(&(work.index, stmt_index))
+                {
                     continue;
                 }
                 let mut chunk_text = apply_edits(text, &work.edits, start, end);
                 if !chunk_text.ends_with('\n') {
                     chunk_text.push('\n');
                 }
-                let placement = if mode == Mode::Functions && hoistable.contains(&kept_index) { Placement::Module } else { Placement::Body };
-                chunks.push(Chunk { cell: work.index, text: chunk_text, placement });
+                let placement = if mode == Mode::Functions && hoistable.contains(&kept_index) {
+                    Placement::Module
+                } else {
+                    Placement::Body
+                };
+                chunks.push(Chunk {
+                    cell: work.index,
+                    text: chunk_text,
+                    placement,
+                });
             }
         }
         self.analysis.chunks = chunks;
     }
 
     fn check_history(&mut self, notebook: &Notebook) {
-        let counts: Vec<i64> = notebook.cells.iter().filter_map(|cell| cell.execution_count).collect();
+        let counts: Vec<i64> = notebook
+            .cells
+            .iter()
+            .filter_map(|cell| cell.execution_count)
+            .collect();
         if counts.windows(2).any(|pair| pair[1] < pair[0]) {
-            self.note(Severity::Warning, "NB070", "cells were last run out of order; a clean top-to-bottom run may differ".to_string(), Some("restart the kernel and run all cells before converting"));
+            self.note(
+                Severity::Warning,
+                "NB070",
+                "cells were last run out of order; a clean top-to-bottom run may differ"
+                    .to_string(),
+                Some("restart the kernel and run all cells before converting"),
+            );
         }
         for cell in notebook.cells.iter().filter(|cell| cell.has_error_output) {
-            let diagnostic = cell_diagnostic(Severity::Warning, "NB071", cell, None, "the cell's last run ended with an error".to_string(), None);
+            let diagnostic = cell_diagnostic(
+                Severity::Warning,
+                "NB071",
+                cell,
+                None,
+                "the cell's last run ended with an error".to_string(),
+                None,
+            );
             self.diagnose(diagnostic);
         }
-        if self.analysis.chunks.iter().all(|chunk| chunk.placement == Placement::Module) && self.analysis.chunks.iter().all(|chunk| chunk.text.trim_start().starts_with("import") || chunk.text.trim_start().starts_with("from")) && !self.analysis.has_errors() {
-            self.note(Severity::Error, "NB061", "nothing is left to run after dropping cells".to_string(), Some("check the dropped cells in the report"));
+        if self
+            .analysis
+            .chunks
+            .iter()
+            .all(|chunk| chunk.placement == Placement::Module)
+            && self.analysis.chunks.iter().all(|chunk| {
+                chunk.text.trim_start().starts_with("import")
+                    || chunk.text.trim_start().starts_with("from")
+            })
+            && !self.analysis.has_errors()
+        {
+            self.note(
+                Severity::Error,
+                "NB061",
+                "nothing is left to run after dropping cells".to_string(),
+                Some("check the dropped cells in the report"),
+            );
         }
     }
 
@@ -1389,13 +1928,32 @@ struct PortDraft {
 
 impl From<PortDraft> for DataPort {
     fn from(draft: PortDraft) -> Self {
-        DataPort { name: draft.name, kind: draft.kind, path: draft.path, local: false, origin: draft.origin }
+        DataPort {
+            name: draft.name,
+            kind: draft.kind,
+            path: draft.path,
+            local: false,
+            origin: draft.origin,
+        }
     }
 }
 
 impl Binder {
-    fn port(&mut self, input: bool, name: &str, kind: &'static str, path: Option<String>, origin: String) {
-        self.ports.push(PortDraft { input, name: name.to_string(), kind, path, origin });
+    fn port(
+        &mut self,
+        input: bool,
+        name: &str,
+        kind: &'static str,
+        path: Option<String>,
+        origin: String,
+    ) {
+        self.ports.push(PortDraft {
+            input,
+            name: name.to_string(),
+            kind,
+            path,
+            origin,
+        });
     }
 
     fn fresh(&mut self, base: &str, used: &BTreeSet<String>) -> String {
@@ -1412,7 +1970,11 @@ impl Binder {
 }
 
 fn port_kind(path: &str, folder: bool) -> &'static str {
-    if folder || !data::looks_like_file(path) { "uri_folder" } else { "uri_file" }
+    if folder || !data::looks_like_file(path) {
+        "uri_folder"
+    } else {
+        "uri_file"
+    }
 }
 
 struct CellResolver<'a> {
@@ -1450,7 +2012,10 @@ impl<'a> Visitor<'a> for EscapeCollector {
     }
     fn visit_expr(&mut self, expr: &'a Expr) {
         if let Expr::IpyEscapeCommand(escape) = expr {
-            self.expressions.push((escape.range, format!("{}{}", escape.kind.as_str(), escape.value)));
+            self.expressions.push((
+                escape.range,
+                format!("{}{}", escape.kind.as_str(), escape.value),
+            ));
         }
         visitor::walk_expr(self, expr);
     }
@@ -1468,7 +2033,10 @@ struct CallCollector<'c> {
 
 impl<'c> CallCollector<'c> {
     fn new(cell: &'c PreparedCell) -> Self {
-        CallCollector { cell, calls: Vec::new() }
+        CallCollector {
+            cell,
+            calls: Vec::new(),
+        }
     }
 }
 
@@ -1478,7 +2046,9 @@ impl<'a> Visitor<'a> for CallCollector<'_> {
             let callee = match call.func.as_ref() {
                 Expr::Name(name) => name.id.to_string(),
                 Expr::Attribute(attribute) => match attribute.value.as_ref() {
-                    Expr::Name(_) | Expr::Attribute(_) => self.cell.slice(call.func.range()).to_string(),
+                    Expr::Name(_) | Expr::Attribute(_) => {
+                        self.cell.slice(call.func.range()).to_string()
+                    }
                     _ => format!(".{}", attribute.attr),
                 },
                 _ => String::new(),
@@ -1506,11 +2076,16 @@ fn imports_of(stmt: &Stmt) -> Vec<(String, TextRange)> {
                     }
                 }
                 Stmt::ImportFrom(import) => {
-                    let module = import.module.as_ref().map(|module| module.to_string()).unwrap_or_default();
+                    let module = import
+                        .module
+                        .as_ref()
+                        .map(|module| module.to_string())
+                        .unwrap_or_default();
                     let dots = ".".repeat(import.level as usize);
                     if module == "azureml" || module == "azure.ai" {
                         for alias in &import.names {
-                            self.0.push((format!("{module}.{}", alias.name), import.range));
+                            self.0
+                                .push((format!("{module}.{}", alias.name), import.range));
                         }
                     } else {
                         self.0.push((format!("{dots}{module}"), import.range));
@@ -1527,25 +2102,54 @@ fn imports_of(stmt: &Stmt) -> Vec<(String, TextRange)> {
 
 /// The assignment target name when `range` is (inside) the assigned value.
 fn assignment_target(stmt: &Stmt, range: TextRange) -> Option<String> {
-    let Stmt::Assign(assign) = stmt else { return None };
-    let [Expr::Name(name)] = assign.targets.as_slice() else { return None };
-    assign.value.range().contains_range(range).then(|| name.id.to_string())
+    let Stmt::Assign(assign) = stmt else {
+        return None;
+    };
+    let [Expr::Name(name)] = assign.targets.as_slice() else {
+        return None;
+    };
+    assign
+        .value
+        .range()
+        .contains_range(range)
+        .then(|| name.id.to_string())
 }
 
 /// Methods that only show data.
 const INSPECTORS: &[&str] = &[
-    "columns", "corr", "count", "describe", "dtypes", "head", "index", "info", "isna", "isnull",
-    "memory_usage", "nunique", "sample", "shape", "sum", "T", "tail", "unique", "value_counts",
+    "columns",
+    "corr",
+    "count",
+    "describe",
+    "dtypes",
+    "head",
+    "index",
+    "info",
+    "isna",
+    "isnull",
+    "memory_usage",
+    "nunique",
+    "sample",
+    "shape",
+    "sum",
+    "T",
+    "tail",
+    "unique",
+    "value_counts",
 ];
 
 /// When a statement only shows something, a short text for the report.
 fn display_only(cell: &PreparedCell, stmt: &Stmt) -> Option<String> {
-    let Stmt::Expr(expression) = stmt else { return None };
+    let Stmt::Expr(expression) = stmt else {
+        return None;
+    };
     let value = expression.value.as_ref();
     let shown = match value {
         Expr::Call(call) => match call.func.as_ref() {
             Expr::Name(name) if matches!(name.id.as_str(), "display" | "type" | "len") => true,
-            Expr::Attribute(attribute) => INSPECTORS.contains(&attribute.attr.as_str()) && inert(&attribute.value),
+            Expr::Attribute(attribute) => {
+                INSPECTORS.contains(&attribute.attr.as_str()) && inert(&attribute.value)
+            }
             _ => false,
         },
         other => inert(other),
@@ -1553,18 +2157,31 @@ fn display_only(cell: &PreparedCell, stmt: &Stmt) -> Option<String> {
     shown.then(|| {
         let text = cell.slice(value.range());
         let first = text.lines().next().unwrap_or_default();
-        if first.len() < text.len() { format!("{first} …") } else { first.to_string() }
+        if first.len() < text.len() {
+            format!("{first} …")
+        } else {
+            first.to_string()
+        }
     })
 }
 
 /// Names, attributes, subscripts with literal keys, literals, and inspector calls on those.
 fn inert(expr: &Expr) -> bool {
     match expr {
-        Expr::Name(_) | Expr::StringLiteral(_) | Expr::NumberLiteral(_) | Expr::BooleanLiteral(_) | Expr::NoneLiteral(_) | Expr::EllipsisLiteral(_) => true,
+        Expr::Name(_)
+        | Expr::StringLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_) => true,
         Expr::Attribute(attribute) => inert(&attribute.value),
         Expr::Subscript(subscript) => inert(&subscript.value) && inert(&subscript.slice),
         Expr::Call(call) => match call.func.as_ref() {
-            Expr::Attribute(attribute) => INSPECTORS.contains(&attribute.attr.as_str()) && inert(&attribute.value) && call.arguments.args.iter().all(inert),
+            Expr::Attribute(attribute) => {
+                INSPECTORS.contains(&attribute.attr.as_str())
+                    && inert(&attribute.value)
+                    && call.arguments.args.iter().all(inert)
+            }
             _ => false,
         },
         Expr::Tuple(tuple) => tuple.elts.iter().all(inert),
@@ -1574,27 +2191,51 @@ fn inert(expr: &Expr) -> bool {
 
 /// `mlflow.set_experiment("name")` or `(experiment_name="name")` as a statement.
 fn experiment_name(cell: &PreparedCell, stmt: &Stmt) -> Option<String> {
-    let Stmt::Expr(expression) = stmt else { return None };
-    let Expr::Call(call) = expression.value.as_ref() else { return None };
+    let Stmt::Expr(expression) = stmt else {
+        return None;
+    };
+    let Expr::Call(call) = expression.value.as_ref() else {
+        return None;
+    };
     if cell.slice(call.func.range()) != "mlflow.set_experiment" {
         return None;
     }
-    let argument = call.arguments.args.first().or_else(|| call.arguments.find_keyword("experiment_name").map(|keyword| &keyword.value))?;
-    argument.as_string_literal_expr().map(|literal| literal.value.to_str().to_string())
+    let argument = call.arguments.args.first().or_else(|| {
+        call.arguments
+            .find_keyword("experiment_name")
+            .map(|keyword| &keyword.value)
+    })?;
+    argument
+        .as_string_literal_expr()
+        .map(|literal| literal.value.to_str().to_string())
 }
 
 fn misplaced_finding(misplaced: Misplaced) -> (&'static str, String, String) {
     match misplaced {
-        Misplaced::Await => ("NB011", "top-level `await` only works in IPython".to_string(), "wrap the code in an async function and call it with asyncio.run(...)".to_string()),
-        Misplaced::Return => ("NB012", "`return` outside a function".to_string(), "remove it or move the code into a function".to_string()),
-        Misplaced::Yield => ("NB012", "`yield` outside a function".to_string(), "move the code into a function".to_string()),
+        Misplaced::Await => (
+            "NB011",
+            "top-level `await` only works in IPython".to_string(),
+            "wrap the code in an async function and call it with asyncio.run(...)".to_string(),
+        ),
+        Misplaced::Return => (
+            "NB012",
+            "`return` outside a function".to_string(),
+            "remove it or move the code into a function".to_string(),
+        ),
+        Misplaced::Yield => (
+            "NB012",
+            "`yield` outside a function".to_string(),
+            "move the code into a function".to_string(),
+        ),
     }
 }
 
 /// A name that differs by a prefix or a couple of characters.
 fn similar_name<'a>(name: &str, bound: &'a BTreeSet<String>) -> Option<&'a String> {
     bound.iter().find(|candidate| {
-        candidate.len() > name.len() && candidate.starts_with(name) && candidate.as_bytes().get(name.len()) == Some(&b'_')
+        candidate.len() > name.len()
+            && candidate.starts_with(name)
+            && candidate.as_bytes().get(name.len()) == Some(&b'_')
     })
 }
 
@@ -1622,7 +2263,12 @@ fn markdown_comment(source: &str) -> String {
 }
 
 /// Applies edits inside `[start, end)` of `text`.
-pub(crate) fn apply_edits(text: &str, edits: &[(TextRange, String)], start: usize, end: usize) -> String {
+pub(crate) fn apply_edits(
+    text: &str,
+    edits: &[(TextRange, String)],
+    start: usize,
+    end: usize,
+) -> String {
     let mut edits: Vec<&(TextRange, String)> = edits
         .iter()
         .filter(|(range, _)| range.start().to_usize() >= start && range.end().to_usize() <= end)
@@ -1646,13 +2292,24 @@ pub(crate) fn apply_edits(text: &str, edits: &[(TextRange, String)], start: usiz
 /// The value of a plain string literal's source.
 fn python_string_value(source: &str) -> Option<String> {
     let parsed = ruff_python_parser::parse_expression(source).ok()?;
-    parsed.expr().as_string_literal_expr().map(|literal| literal.value.to_str().to_string())
+    parsed
+        .expr()
+        .as_string_literal_expr()
+        .map(|literal| literal.value.to_str().to_string())
 }
 
 fn file_stem_name(path: &str) -> String {
-    let last = path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(path);
+    let last = path
+        .trim_end_matches(['/', '\\'])
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(path);
     let stem = last.split('.').next().unwrap_or(last);
-    if stem.is_empty() { "data".to_string() } else { stem.to_string() }
+    if stem.is_empty() {
+        "data".to_string()
+    } else {
+        stem.to_string()
+    }
 }
 
 /// A Python identifier from any text: lowercase, runs of other characters become `_`.
@@ -1681,7 +2338,10 @@ pub fn script_name(stem: &str) -> String {
 fn python_version(declared: Option<&str>) -> String {
     let parsed = declared.and_then(|version| {
         let mut parts = version.split('.');
-        Some((parts.next()?.parse::<u32>().ok()?, parts.next()?.parse::<u32>().ok()?))
+        Some((
+            parts.next()?.parse::<u32>().ok()?,
+            parts.next()?.parse::<u32>().ok()?,
+        ))
     });
     match parsed {
         Some(version) if version >= OLDEST_PYTHON => format!("{}.{}", version.0, version.1),

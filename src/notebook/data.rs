@@ -48,32 +48,92 @@ pub struct PathUse {
 
 /// Callee suffixes that read their first argument.
 const READERS: &[&str] = &[
-    "read_csv", "read_parquet", "read_json", "read_excel", "read_feather", "read_pickle",
-    "read_table", "read_orc", "read_hdf", "read_fwf", "read_sas", "read_stata", "read_spss",
-    "read_xml", "loadtxt", "genfromtxt", "np.load", "numpy.load", "joblib.load", "torch.load",
-    "pq.read_table", "parquet.read_table", "mltable.load", "Image.open", "cv2.imread",
-    "imread", "glob.glob", "os.listdir", "os.walk", "os.scandir", "read_text", "read_bytes",
+    "read_csv",
+    "read_parquet",
+    "read_json",
+    "read_excel",
+    "read_feather",
+    "read_pickle",
+    "read_table",
+    "read_orc",
+    "read_hdf",
+    "read_fwf",
+    "read_sas",
+    "read_stata",
+    "read_spss",
+    "read_xml",
+    "loadtxt",
+    "genfromtxt",
+    "np.load",
+    "numpy.load",
+    "joblib.load",
+    "torch.load",
+    "pq.read_table",
+    "parquet.read_table",
+    "mltable.load",
+    "Image.open",
+    "cv2.imread",
+    "imread",
+    "glob.glob",
+    "os.listdir",
+    "os.walk",
+    "os.scandir",
+    "read_text",
+    "read_bytes",
     "load_workbook",
 ];
 
 /// Callee suffixes that write to their path argument.
 const WRITERS: &[&str] = &[
-    "to_csv", "to_parquet", "to_json", "to_pickle", "to_excel", "to_feather", "to_hdf",
-    "np.save", "np.savez", "np.savetxt", "numpy.save", "joblib.dump", "torch.save", "savefig",
-    "save_model", "write_text", "write_bytes", "imwrite", "pq.write_table",
+    "to_csv",
+    "to_parquet",
+    "to_json",
+    "to_pickle",
+    "to_excel",
+    "to_feather",
+    "to_hdf",
+    "np.save",
+    "np.savez",
+    "np.savetxt",
+    "numpy.save",
+    "joblib.dump",
+    "torch.save",
+    "savefig",
+    "save_model",
+    "write_text",
+    "write_bytes",
+    "imwrite",
+    "pq.write_table",
 ];
 
 /// Keyword names that carry the path.
 const PATH_KEYWORDS: &[&str] = &[
-    "path", "filepath_or_buffer", "path_or_buf", "fname", "file", "filename", "f", "io",
-    "model_path", "filepath",
+    "path",
+    "filepath_or_buffer",
+    "path_or_buf",
+    "fname",
+    "file",
+    "filename",
+    "f",
+    "io",
+    "model_path",
+    "filepath",
 ];
 
 /// Library calls that fetch data over the network at run time.
 const DOWNLOADERS: &[&str] = &[
-    "load_pandas_df", "load_spark_df", "load_dataset", "fetch_openml", "fetch_california_housing",
-    "fetch_20newsgroups", "fetch_covtype", "fetch_lfw_people", "fetch_olivetti_faces",
-    "download_artifacts", "maybe_download", "urlretrieve",
+    "load_pandas_df",
+    "load_spark_df",
+    "load_dataset",
+    "fetch_openml",
+    "fetch_california_housing",
+    "fetch_20newsgroups",
+    "fetch_covtype",
+    "fetch_lfw_people",
+    "fetch_olivetti_faces",
+    "download_artifacts",
+    "maybe_download",
+    "urlretrieve",
 ];
 
 fn ends_with_segment(callee: &str, suffix: &str) -> bool {
@@ -109,7 +169,10 @@ struct Finder<'r> {
 }
 
 impl Finder<'_> {
-    fn classify<'c>(&self, call: &'c ruff_python_ast::ExprCall) -> Option<(Access, Option<&'c Expr>)> {
+    fn classify<'c>(
+        &self,
+        call: &'c ruff_python_ast::ExprCall,
+    ) -> Option<(Access, Option<&'c Expr>)> {
         let callee = self.resolver.slice(call.func.range());
         let first = call.arguments.args.first();
         let keyword = || {
@@ -124,15 +187,18 @@ impl Finder<'_> {
                 })
                 .map(|keyword| &keyword.value)
         };
-        if DOWNLOADERS.iter().any(|name| ends_with_segment(callee, name)) {
+        if DOWNLOADERS
+            .iter()
+            .any(|name| ends_with_segment(callee, name))
+        {
             return Some((Access::Read, None));
         }
         if callee == "open" || callee.ends_with(".open") && !callee.ends_with("Image.open") {
-            let mode = call
-                .arguments
-                .args
-                .get(1)
-                .or_else(|| call.arguments.find_keyword("mode").map(|keyword| &keyword.value));
+            let mode = call.arguments.args.get(1).or_else(|| {
+                call.arguments
+                    .find_keyword("mode")
+                    .map(|keyword| &keyword.value)
+            });
             let mode = mode.and_then(|mode| mode.as_string_literal_expr());
             let writes = mode.is_some_and(|mode| {
                 let mode = mode.value.to_str();
@@ -253,7 +319,16 @@ pub enum PathKind {
 }
 
 pub fn path_kind(path: &str) -> PathKind {
-    let remote = ["http://", "https://", "azureml://", "wasbs://", "wasb://", "abfss://", "adl://", "azureml:"];
+    let remote = [
+        "http://",
+        "https://",
+        "azureml://",
+        "wasbs://",
+        "wasb://",
+        "abfss://",
+        "adl://",
+        "azureml:",
+    ];
     if remote.iter().any(|prefix| path.starts_with(prefix)) {
         PathKind::Remote
     } else if path.starts_with('/')
@@ -274,7 +349,8 @@ pub fn looks_like_file(path: &str) -> bool {
         return false;
     }
     let last = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    last.rfind('.').is_some_and(|dot| dot > 0 && dot + 1 < last.len())
+    last.rfind('.')
+        .is_some_and(|dot| dot > 0 && dot + 1 < last.len())
 }
 
 #[cfg(test)]
@@ -312,8 +388,18 @@ mod tests {
         let found = uses(
             "df = pd.read_csv(file_url)\ndata = pd.read_csv((Path(args.raw_data) / 'taxi.csv'))\nx = pd.read_csv(f\"{a}.csv\")\n",
         );
-        assert_eq!(found[0].origin, PathOrigin::Name { name: "file_url".into() });
-        assert_eq!(found[1].origin, PathOrigin::Attribute { name: "raw_data".into() });
+        assert_eq!(
+            found[0].origin,
+            PathOrigin::Name {
+                name: "file_url".into()
+            }
+        );
+        assert_eq!(
+            found[1].origin,
+            PathOrigin::Attribute {
+                name: "raw_data".into()
+            }
+        );
         assert!(found[1].joined);
         assert_eq!(found[2].origin, PathOrigin::Dynamic);
     }
@@ -326,7 +412,13 @@ mod tests {
         let accesses: Vec<_> = found.iter().map(|found| found.access).collect();
         assert_eq!(
             accesses,
-            [Access::Write, Access::Write, Access::Write, Access::Read, Access::MakeDir]
+            [
+                Access::Write,
+                Access::Write,
+                Access::Write,
+                Access::Read,
+                Access::MakeDir
+            ]
         );
         assert_eq!(found[3].origin, PathOrigin::Download);
         assert_eq!(found[2].origin, PathOrigin::Dynamic);

@@ -46,7 +46,12 @@ const NAMESPACES: &[&str] = &["azure", "azureml", "google"];
 
 /// Namespaces whose distributions are named after three levels (`azure.ai.ml`).
 const DEEP_NAMESPACES: &[&str] = &[
-    "azure.ai", "azure.data", "azure.keyvault", "azure.mgmt", "azure.monitor", "azure.storage",
+    "azure.ai",
+    "azure.data",
+    "azure.keyvault",
+    "azure.mgmt",
+    "azure.monitor",
+    "azure.storage",
     "google.cloud",
 ];
 
@@ -55,32 +60,224 @@ const NAMESPACE_DISTRIBUTIONS: &[(&str, &str)] = &[("google.protobuf", "protobuf
 
 /// Top-level modules of the Python 3.11 standard library (`sys.stdlib_module_names`).
 const STDLIB: &[&str] = &[
-    "__future__", "abc", "aifc", "antigravity", "argparse", "array", "ast", "asynchat", "asyncio",
-    "asyncore", "atexit", "audioop", "base64", "bdb", "binascii", "bisect", "builtins", "bz2",
-    "cProfile", "calendar", "cgi", "cgitb", "chunk", "cmath", "cmd", "code", "codecs", "codeop",
-    "collections", "colorsys", "compileall", "concurrent", "configparser", "contextlib",
-    "contextvars", "copy", "copyreg", "crypt", "csv", "ctypes", "curses", "dataclasses",
-    "datetime", "dbm", "decimal", "difflib", "dis", "distutils", "doctest", "email", "encodings",
-    "ensurepip", "enum", "errno", "faulthandler", "fcntl", "filecmp", "fileinput", "fnmatch",
-    "fractions", "ftplib", "functools", "gc", "genericpath", "getopt", "getpass", "gettext",
-    "glob", "graphlib", "grp", "gzip", "hashlib", "heapq", "hmac", "html", "http", "idlelib",
-    "imaplib", "imghdr", "imp", "importlib", "inspect", "io", "ipaddress", "itertools", "json",
-    "keyword", "lib2to3", "linecache", "locale", "logging", "lzma", "mailbox", "mailcap",
-    "marshal", "math", "mimetypes", "mmap", "modulefinder", "msilib", "msvcrt", "multiprocessing",
-    "netrc", "nis", "nntplib", "nt", "ntpath", "nturl2path", "numbers", "opcode", "operator",
-    "optparse", "os", "ossaudiodev", "pathlib", "pdb", "pickle", "pickletools", "pipes", "pkgutil",
-    "platform", "plistlib", "poplib", "posix", "posixpath", "pprint", "profile", "pstats", "pty",
-    "pwd", "py_compile", "pyclbr", "pydoc", "pydoc_data", "pyexpat", "queue", "quopri", "random",
-    "re", "readline", "reprlib", "resource", "rlcompleter", "runpy", "sched", "secrets", "select",
-    "selectors", "shelve", "shlex", "shutil", "signal", "site", "smtpd", "smtplib", "sndhdr",
-    "socket", "socketserver", "spwd", "sqlite3", "sre_compile", "sre_constants", "sre_parse",
-    "ssl", "stat", "statistics", "string", "stringprep", "struct", "subprocess", "sunau",
-    "symtable", "sys", "sysconfig", "syslog", "tabnanny", "tarfile", "telnetlib", "tempfile",
-    "termios", "textwrap", "this", "threading", "time", "timeit", "tkinter", "token", "tokenize",
-    "tomllib", "trace", "traceback", "tracemalloc", "tty", "turtle", "turtledemo", "types",
-    "typing", "unicodedata", "unittest", "urllib", "uu", "uuid", "venv", "warnings", "wave",
-    "weakref", "webbrowser", "winreg", "winsound", "wsgiref", "xdrlib", "xml", "xmlrpc", "zipapp",
-    "zipfile", "zipimport", "zlib", "zoneinfo",
+    "__future__",
+    "abc",
+    "aifc",
+    "antigravity",
+    "argparse",
+    "array",
+    "ast",
+    "asynchat",
+    "asyncio",
+    "asyncore",
+    "atexit",
+    "audioop",
+    "base64",
+    "bdb",
+    "binascii",
+    "bisect",
+    "builtins",
+    "bz2",
+    "cProfile",
+    "calendar",
+    "cgi",
+    "cgitb",
+    "chunk",
+    "cmath",
+    "cmd",
+    "code",
+    "codecs",
+    "codeop",
+    "collections",
+    "colorsys",
+    "compileall",
+    "concurrent",
+    "configparser",
+    "contextlib",
+    "contextvars",
+    "copy",
+    "copyreg",
+    "crypt",
+    "csv",
+    "ctypes",
+    "curses",
+    "dataclasses",
+    "datetime",
+    "dbm",
+    "decimal",
+    "difflib",
+    "dis",
+    "distutils",
+    "doctest",
+    "email",
+    "encodings",
+    "ensurepip",
+    "enum",
+    "errno",
+    "faulthandler",
+    "fcntl",
+    "filecmp",
+    "fileinput",
+    "fnmatch",
+    "fractions",
+    "ftplib",
+    "functools",
+    "gc",
+    "genericpath",
+    "getopt",
+    "getpass",
+    "gettext",
+    "glob",
+    "graphlib",
+    "grp",
+    "gzip",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "html",
+    "http",
+    "idlelib",
+    "imaplib",
+    "imghdr",
+    "imp",
+    "importlib",
+    "inspect",
+    "io",
+    "ipaddress",
+    "itertools",
+    "json",
+    "keyword",
+    "lib2to3",
+    "linecache",
+    "locale",
+    "logging",
+    "lzma",
+    "mailbox",
+    "mailcap",
+    "marshal",
+    "math",
+    "mimetypes",
+    "mmap",
+    "modulefinder",
+    "msilib",
+    "msvcrt",
+    "multiprocessing",
+    "netrc",
+    "nis",
+    "nntplib",
+    "nt",
+    "ntpath",
+    "nturl2path",
+    "numbers",
+    "opcode",
+    "operator",
+    "optparse",
+    "os",
+    "ossaudiodev",
+    "pathlib",
+    "pdb",
+    "pickle",
+    "pickletools",
+    "pipes",
+    "pkgutil",
+    "platform",
+    "plistlib",
+    "poplib",
+    "posix",
+    "posixpath",
+    "pprint",
+    "profile",
+    "pstats",
+    "pty",
+    "pwd",
+    "py_compile",
+    "pyclbr",
+    "pydoc",
+    "pydoc_data",
+    "pyexpat",
+    "queue",
+    "quopri",
+    "random",
+    "re",
+    "readline",
+    "reprlib",
+    "resource",
+    "rlcompleter",
+    "runpy",
+    "sched",
+    "secrets",
+    "select",
+    "selectors",
+    "shelve",
+    "shlex",
+    "shutil",
+    "signal",
+    "site",
+    "smtpd",
+    "smtplib",
+    "sndhdr",
+    "socket",
+    "socketserver",
+    "spwd",
+    "sqlite3",
+    "sre_compile",
+    "sre_constants",
+    "sre_parse",
+    "ssl",
+    "stat",
+    "statistics",
+    "string",
+    "stringprep",
+    "struct",
+    "subprocess",
+    "sunau",
+    "symtable",
+    "sys",
+    "sysconfig",
+    "syslog",
+    "tabnanny",
+    "tarfile",
+    "telnetlib",
+    "tempfile",
+    "termios",
+    "textwrap",
+    "this",
+    "threading",
+    "time",
+    "timeit",
+    "tkinter",
+    "token",
+    "tokenize",
+    "tomllib",
+    "trace",
+    "traceback",
+    "tracemalloc",
+    "tty",
+    "turtle",
+    "turtledemo",
+    "types",
+    "typing",
+    "unicodedata",
+    "unittest",
+    "urllib",
+    "uu",
+    "uuid",
+    "venv",
+    "warnings",
+    "wave",
+    "weakref",
+    "webbrowser",
+    "winreg",
+    "winsound",
+    "wsgiref",
+    "xdrlib",
+    "xml",
+    "xmlrpc",
+    "zipapp",
+    "zipfile",
+    "zipimport",
+    "zlib",
+    "zoneinfo",
 ];
 
 /// Whether `module` (a top-level name) is part of the standard library.
@@ -118,9 +315,29 @@ pub fn distribution_for(module: &str) -> Option<(String, bool)> {
 
 /// Common modules whose distribution has the same name; anything else is reported as a guess.
 const KNOWN_SAME: &[&str] = &[
-    "catboost", "datasets", "joblib", "keras", "lightgbm", "matplotlib", "mlflow", "mltable",
-    "numpy", "pandas", "papermill", "plotly", "pyarrow", "recommenders", "requests", "scipy",
-    "seaborn", "statsmodels", "tensorflow", "torch", "torchvision", "tqdm", "transformers",
+    "catboost",
+    "datasets",
+    "joblib",
+    "keras",
+    "lightgbm",
+    "matplotlib",
+    "mlflow",
+    "mltable",
+    "numpy",
+    "pandas",
+    "papermill",
+    "plotly",
+    "pyarrow",
+    "recommenders",
+    "requests",
+    "scipy",
+    "seaborn",
+    "statsmodels",
+    "tensorflow",
+    "torch",
+    "torchvision",
+    "tqdm",
+    "transformers",
     "xgboost",
 ];
 
@@ -199,12 +416,20 @@ pub fn parse_install_args(args: &str) -> InstallLine {
             }
         } else if let Some(file) = word.strip_prefix("--requirement=") {
             line.files.push(file.to_string());
-        } else if matches!(word, "-q" | "-qq" | "--quiet" | "-U" | "--upgrade" | "--user")
-            || word.starts_with("--no-") || word == "-y" || word == "--yes"
+        } else if matches!(
+            word,
+            "-q" | "-qq" | "--quiet" | "-U" | "--upgrade" | "--user"
+        ) || word.starts_with("--no-")
+            || word == "-y"
+            || word == "--yes"
         {
-        } else if matches!(word, "-i" | "--index-url" | "--extra-index-url" | "-e" | "-c" | "-f") {
+        } else if matches!(
+            word,
+            "-i" | "--index-url" | "--extra-index-url" | "-e" | "-c" | "-f"
+        ) {
             let value = words.next().cloned().unwrap_or_default();
-            line.ignored.push(format!("{word} {value}").trim().to_string());
+            line.ignored
+                .push(format!("{word} {value}").trim().to_string());
         } else if word.starts_with('-') {
             line.ignored.push(word.to_string());
         } else if let Some(requirement) = parse_requirement(word) {
@@ -284,18 +509,28 @@ mod tests {
         let name = |module| distribution_for(module).map(|(name, _)| name);
         assert_eq!(name("sklearn.svm").as_deref(), Some("scikit-learn"));
         assert_eq!(name("cv2").as_deref(), Some("opencv-python-headless"));
-        assert_eq!(name("category_encoders").as_deref(), Some("category-encoders"));
+        assert_eq!(
+            name("category_encoders").as_deref(),
+            Some("category-encoders")
+        );
         assert_eq!(name("azure.ai.ml").as_deref(), Some("azure-ai-ml"));
-        assert_eq!(name("google.cloud.storage").as_deref(), Some("google-cloud-storage"));
+        assert_eq!(
+            name("google.cloud.storage").as_deref(),
+            Some("google-cloud-storage")
+        );
         assert_eq!(name("azure.identity").as_deref(), Some("azure-identity"));
         assert_eq!(name("os.path"), None);
         assert_eq!(name("__future__"), None);
-        assert_eq!(distribution_for("somethingodd"), Some(("somethingodd".into(), false)));
+        assert_eq!(
+            distribution_for("somethingodd"),
+            Some(("somethingodd".into(), false))
+        );
     }
 
     #[test]
     fn parses_install_lines() {
-        let line = parse_install_args("-q \"pandas>=2\" sklearn==1.0 -r req.txt $pkg --index-url x");
+        let line =
+            parse_install_args("-q \"pandas>=2\" sklearn==1.0 -r req.txt $pkg --index-url x");
         let specs: Vec<_> = line.requirements.iter().map(|r| r.spec.as_str()).collect();
         assert_eq!(specs, ["pandas>=2", "scikit-learn==1.0"]);
         assert_eq!(line.files, ["req.txt"]);

@@ -39,18 +39,60 @@ fn refuse(code: &'static str, message: String, hint: &str) -> Treatment {
 
 /// Shell commands that only show something.
 const READ_ONLY_SHELL: &[&str] = &[
-    "cat", "date", "df", "du", "echo", "free", "head", "hostname", "ll", "ls", "lscpu", "nproc",
-    "nvidia-smi", "printenv", "ps", "pwd", "tail", "top", "tree", "uname", "wc", "which", "whoami",
+    "cat",
+    "date",
+    "df",
+    "du",
+    "echo",
+    "free",
+    "head",
+    "hostname",
+    "ll",
+    "ls",
+    "lscpu",
+    "nproc",
+    "nvidia-smi",
+    "printenv",
+    "ps",
+    "pwd",
+    "tail",
+    "top",
+    "tree",
+    "uname",
+    "wc",
+    "which",
+    "whoami",
 ];
 
 /// Line magics that only configure the notebook front end or show something.
 const DISPLAY_MAGICS: &[&str] = &[
-    "autoreload", "config", "history", "lsmagic", "magic", "matplotlib", "pdb", "pinfo", "pinfo2",
-    "precision", "pwd", "ls", "who", "whos", "who_ls", "xmode", "load_ext", "reload_ext",
+    "autoreload",
+    "config",
+    "history",
+    "lsmagic",
+    "magic",
+    "matplotlib",
+    "pdb",
+    "pinfo",
+    "pinfo2",
+    "precision",
+    "pwd",
+    "ls",
+    "who",
+    "whos",
+    "who_ls",
+    "xmode",
+    "load_ext",
+    "reload_ext",
 ];
 
 /// Extensions that register cell magics running another language.
-const FOREIGN_EXTENSIONS: &[&str] = &["rpy2.ipython", "sql", "sparkmagic.magics", "google.cloud.bigquery"];
+const FOREIGN_EXTENSIONS: &[&str] = &[
+    "rpy2.ipython",
+    "sql",
+    "sparkmagic.magics",
+    "google.cloud.bigquery",
+];
 
 /// Treats a line escape (`%name args`, `!cmd`, `?obj`).
 pub fn line_escape(kind: IpyEscapeKind, value: &str) -> Treatment {
@@ -178,7 +220,9 @@ pub fn python_string(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -232,28 +276,62 @@ mod tests {
     #[test]
     fn table() {
         use IpyEscapeKind::*;
-        assert!(matches!(line_escape(Magic, "matplotlib inline"), Treatment::Drop { .. }));
-        assert!(matches!(line_escape(Magic, "pip install -r x.txt"), Treatment::Install { .. }));
-        assert!(matches!(line_escape(Shell, "pip install -q pandas"), Treatment::Install { .. }));
-        assert!(matches!(line_escape(Magic, "cd .."), Treatment::Refuse { code: "NB030", .. }));
-        assert!(matches!(line_escape(Magic, "run x.py"), Treatment::Refuse { code: "NB031", .. }));
+        assert!(matches!(
+            line_escape(Magic, "matplotlib inline"),
+            Treatment::Drop { .. }
+        ));
+        assert!(matches!(
+            line_escape(Magic, "pip install -r x.txt"),
+            Treatment::Install { .. }
+        ));
+        assert!(matches!(
+            line_escape(Shell, "pip install -q pandas"),
+            Treatment::Install { .. }
+        ));
+        assert!(matches!(
+            line_escape(Magic, "cd .."),
+            Treatment::Refuse { code: "NB030", .. }
+        ));
+        assert!(matches!(
+            line_escape(Magic, "run x.py"),
+            Treatment::Refuse { code: "NB031", .. }
+        ));
         assert!(matches!(
             line_escape(Magic, "load_ext rpy2.ipython"),
             Treatment::Refuse { code: "NB003", .. }
         ));
-        assert!(matches!(line_escape(Magic, "ls \"/tmp/train\""), Treatment::Drop { .. }));
-        assert!(matches!(line_escape(Shell, "wget x"), Treatment::Refuse { .. }));
-        assert!(matches!(line_escape(Help, "df.describe"), Treatment::Drop { .. }));
+        assert!(matches!(
+            line_escape(Magic, "ls \"/tmp/train\""),
+            Treatment::Drop { .. }
+        ));
+        assert!(matches!(
+            line_escape(Shell, "wget x"),
+            Treatment::Refuse { .. }
+        ));
+        assert!(matches!(
+            line_escape(Help, "df.describe"),
+            Treatment::Drop { .. }
+        ));
         assert_eq!(
             line_escape(Magic, "time x = f()"),
-            Treatment::Replace { python: "x = f()".into() }
+            Treatment::Replace {
+                python: "x = f()".into()
+            }
         );
         assert_eq!(
             line_escape(Magic, "env A=1"),
-            Treatment::Replace { python: "__import__(\"os\").environ[\"A\"] = \"1\"".into() }
+            Treatment::Replace {
+                python: "__import__(\"os\").environ[\"A\"] = \"1\"".into()
+            }
         );
-        assert!(matches!(cell_magic("R", "-i df"), Treatment::Refuse { code: "NB003", .. }));
-        assert!(matches!(cell_magic("writefile", "x"), Treatment::Refuse { code: "NB032", .. }));
+        assert!(matches!(
+            cell_magic("R", "-i df"),
+            Treatment::Refuse { code: "NB003", .. }
+        ));
+        assert!(matches!(
+            cell_magic("writefile", "x"),
+            Treatment::Refuse { code: "NB032", .. }
+        ));
         assert!(matches!(cell_magic("time", ""), Treatment::Drop { .. }));
     }
 }

@@ -50,12 +50,18 @@ pub struct Source<'a> {
 
 impl Source<'_> {
     fn stem(&self) -> &str {
-        self.file_name.strip_suffix(".ipynb").unwrap_or(&self.file_name)
+        self.file_name
+            .strip_suffix(".ipynb")
+            .unwrap_or(&self.file_name)
     }
 }
 
 /// Reads and analyses a notebook.
-pub fn inspect(source: &Source<'_>, files: &dyn NotebookFiles, options: &Options) -> Result<Analysis, ReadError> {
+pub fn inspect(
+    source: &Source<'_>,
+    files: &dyn NotebookFiles,
+    options: &Options,
+) -> Result<Analysis, ReadError> {
     let notebook = read_notebook(source.bytes)?;
     let info = analysis::NotebookInfo {
         path: source.display.clone(),
@@ -65,40 +71,95 @@ pub fn inspect(source: &Source<'_>, files: &dyn NotebookFiles, options: &Options
         language: None,
         language_version: notebook.language_version.clone(),
     };
-    Ok(analysis::analyze(&notebook, info, source.stem(), files, options))
+    Ok(analysis::analyze(
+        &notebook,
+        info,
+        source.stem(),
+        files,
+        options,
+    ))
 }
 
 /// The files of a conversion, report last. Call only when the analysis has no errors.
 pub fn convert(analysis: &Analysis, target: &Target) -> Vec<OutputFile> {
     let mut files = vec![
-        text_file(format!("{}/{}.py", manifests::CODE_DIR, analysis.name), script::render(analysis, &target.notebook_file)),
-        text_file(manifests::ENVIRONMENT_FILE.to_string(), manifests::environment(analysis, target)),
-        text_file(manifests::CONDA_FILE.to_string(), manifests::conda(analysis, &[])),
+        text_file(
+            format!("{}/{}.py", manifests::CODE_DIR, analysis.name),
+            script::render(analysis, &target.notebook_file),
+        ),
+        text_file(
+            manifests::ENVIRONMENT_FILE.to_string(),
+            manifests::environment(analysis, target),
+        ),
+        text_file(
+            manifests::CONDA_FILE.to_string(),
+            manifests::conda(analysis, &[]),
+        ),
     ];
     for input in &analysis.inputs {
-        files.push(text_file(manifests::data_file(input), manifests::data_asset(analysis, input, target)));
+        files.push(text_file(
+            manifests::data_file(input),
+            manifests::data_asset(analysis, input, target),
+        ));
     }
-    files.push(text_file(manifests::JOB_FILE.to_string(), manifests::job(analysis, target)));
+    files.push(text_file(
+        manifests::JOB_FILE.to_string(),
+        manifests::job(analysis, target),
+    ));
     with_reports(analysis, Outcome::Converted, files)
 }
 
 /// Error codes that stop a papermill run too; IPython constructs do not, papermill runs a kernel.
-const AS_IS_BLOCKERS: &[&str] = &["NB002", "NB003", "NB010", "NB011", "NB012", "NB020", "NB040", "NB050"];
+const AS_IS_BLOCKERS: &[&str] = &[
+    "NB002", "NB003", "NB010", "NB011", "NB012", "NB020", "NB040", "NB050",
+];
 
 /// Whether the notebook can run unchanged with papermill.
 pub fn as_is_blocked(analysis: &Analysis) -> bool {
-    analysis.diagnostics.iter().any(|d| d.severity == Severity::Error && AS_IS_BLOCKERS.contains(&d.code))
+    analysis
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error && AS_IS_BLOCKERS.contains(&d.code))
 }
 
 /// The files of `job --as-is`: the notebook itself, an environment with papermill, the job.
 pub fn as_is(analysis: &Analysis, source: &Source<'_>, target: &Target) -> Vec<OutputFile> {
-    let tagged = matches!(analysis.param_source, Some(params::ParamSource::TaggedCell { .. }));
-    let parameters: Vec<&params::Parameter> = if tagged { analysis.parameters.iter().filter(|p| p.cell == analysis.param_source.as_ref().map_or(usize::MAX, |s| s.cell())).collect() } else { Vec::new() };
+    let tagged = matches!(
+        analysis.param_source,
+        Some(params::ParamSource::TaggedCell { .. })
+    );
+    let parameters: Vec<&params::Parameter> = if tagged {
+        analysis
+            .parameters
+            .iter()
+            .filter(|p| {
+                p.cell
+                    == analysis
+                        .param_source
+                        .as_ref()
+                        .map_or(usize::MAX, |s| s.cell())
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let files = vec![
-        OutputFile { path: format!("{}/{}", manifests::CODE_DIR, source.file_name), contents: source.bytes.to_vec() },
-        text_file(manifests::ENVIRONMENT_FILE.to_string(), manifests::environment(analysis, target)),
-        text_file(manifests::CONDA_FILE.to_string(), manifests::conda(analysis, &["ipykernel", "papermill"])),
-        text_file(manifests::JOB_FILE.to_string(), manifests::papermill_job(analysis, target, &parameters)),
+        OutputFile {
+            path: format!("{}/{}", manifests::CODE_DIR, source.file_name),
+            contents: source.bytes.to_vec(),
+        },
+        text_file(
+            manifests::ENVIRONMENT_FILE.to_string(),
+            manifests::environment(analysis, target),
+        ),
+        text_file(
+            manifests::CONDA_FILE.to_string(),
+            manifests::conda(analysis, &["ipykernel", "papermill"]),
+        ),
+        text_file(
+            manifests::JOB_FILE.to_string(),
+            manifests::papermill_job(analysis, target, &parameters),
+        ),
     ];
     with_reports(analysis, Outcome::Converted, files)
 }
@@ -108,7 +169,11 @@ pub fn refusal(analysis: &Analysis) -> Vec<OutputFile> {
     with_reports(analysis, Outcome::Refused, Vec::new())
 }
 
-fn with_reports(analysis: &Analysis, outcome: Outcome, mut files: Vec<OutputFile>) -> Vec<OutputFile> {
+fn with_reports(
+    analysis: &Analysis,
+    outcome: Outcome,
+    mut files: Vec<OutputFile>,
+) -> Vec<OutputFile> {
     let mut names: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
     names.extend(["report.md".to_string(), "report.json".to_string()]);
     let report = Report::new(analysis, outcome, names);
@@ -118,5 +183,33 @@ fn with_reports(analysis: &Analysis, outcome: Outcome, mut files: Vec<OutputFile
 }
 
 fn text_file(path: String, text: String) -> OutputFile {
-    OutputFile { path, contents: text.into_bytes() }
+    OutputFile {
+        path,
+        contents: text.into_bytes(),
+    }
+}
+
+/// The harness shared by the fuzz target and the randomized test.
+pub mod fuzzing {
+    use super::*;
+
+    /// Reads, analyses and renders `bytes` as a notebook; panics are the only failure.
+    pub fn exercise(bytes: &[u8]) {
+        let source = Source {
+            display: "fuzz.ipynb".to_string(),
+            file_name: "fuzz.ipynb".to_string(),
+            bytes,
+        };
+        let Ok(analysis) = inspect(&source, &NoFiles, &Options::default()) else {
+            return;
+        };
+        let target = Target {
+            compute: None,
+            image: DEFAULT_IMAGE.to_string(),
+            notebook_dir: ".".to_string(),
+            notebook_file: source.file_name.clone(),
+        };
+        let _ = convert(&analysis, &target);
+        let _ = as_is(&analysis, &source, &target);
+    }
 }

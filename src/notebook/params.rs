@@ -73,11 +73,19 @@ pub struct Literal {
 
 /// Evaluates a literal expression; `None` when it is not a literal.
 pub fn literal(expr: &Expr) -> Option<Literal> {
-    let typed = |value, ty| Some(Literal { value, ty: Some(ty) });
+    let typed = |value, ty| {
+        Some(Literal {
+            value,
+            ty: Some(ty),
+        })
+    };
     match expr {
         Expr::NumberLiteral(number) => match &number.value {
             Number::Int(int) => typed(Value::from(int.as_i64()?), ParamType::Int),
-            Number::Float(float) => typed(serde_json::Number::from_f64(*float)?.into(), ParamType::Float),
+            Number::Float(float) => typed(
+                serde_json::Number::from_f64(*float)?.into(),
+                ParamType::Float,
+            ),
             Number::Complex { .. } => None,
         },
         Expr::UnaryOp(unary) if unary.op == UnaryOp::USub => {
@@ -191,8 +199,14 @@ impl Parameter {
 /// `NAME = literal` / `NAME: T = literal`.
 pub fn tagged_assignment(cell: &PreparedCell, index: usize, stmt: &Stmt) -> Option<Parameter> {
     let (target, annotation, value) = match stmt {
-        Stmt::Assign(assign) if assign.targets.len() == 1 => (&assign.targets[0], None, &*assign.value),
-        Stmt::AnnAssign(assign) => (&*assign.target, Some(&*assign.annotation), assign.value.as_deref()?),
+        Stmt::Assign(assign) if assign.targets.len() == 1 => {
+            (&assign.targets[0], None, &*assign.value)
+        }
+        Stmt::AnnAssign(assign) => (
+            &*assign.target,
+            Some(&*assign.annotation),
+            assign.value.as_deref()?,
+        ),
         _ => return None,
     };
     let Expr::Name(name) = target else {
@@ -287,7 +301,12 @@ pub fn holder_class(cell: &PreparedCell, index: usize, stmt: &Stmt) -> Option<Ve
 }
 
 /// Calls that build a plain attribute holder from keyword arguments.
-const HOLDER_CALLS: &[&str] = &["Namespace", "SimpleNamespace", "argparse.Namespace", "types.SimpleNamespace"];
+const HOLDER_CALLS: &[&str] = &[
+    "Namespace",
+    "SimpleNamespace",
+    "argparse.Namespace",
+    "types.SimpleNamespace",
+];
 
 /// `args = Holder(k=literal, ...)`, where `Holder` is a namespace type or one of
 /// `kwargs_classes` (classes whose only method stores `**kwargs`). Returns the variable name.
@@ -376,7 +395,10 @@ mod tests {
         let msg = found[0].as_ref().unwrap();
         assert_eq!((msg.ty, msg.is_optional()), (None, true));
         let a = found[1].as_ref().unwrap();
-        assert_eq!((a.ty, a.help.as_deref()), (Some(ParamType::Float), Some("Variable a")));
+        assert_eq!(
+            (a.ty, a.help.as_deref()),
+            (Some(ParamType::Float), Some("Variable a"))
+        );
         let b = found[2].as_ref().unwrap();
         assert_eq!(b.ty, Some(ParamType::List));
         assert_eq!(b.help.as_deref(), Some("Nice list"));
@@ -409,6 +431,8 @@ mod tests {
     #[test]
     fn input_names() {
         assert!(is_valid_input_name("MAX_LEAF") && is_valid_input_name("_x1"));
-        assert!(!is_valid_input_name("1x") && !is_valid_input_name("café") && !is_valid_input_name(""));
+        assert!(
+            !is_valid_input_name("1x") && !is_valid_input_name("café") && !is_valid_input_name("")
+        );
     }
 }

@@ -50,9 +50,32 @@ pub struct SyntaxProblem {
 
 /// Magic names IPython runs without `%` while automagic is on (the default).
 const AUTOMAGICS: &[&str] = &[
-    "cat", "cd", "clear", "conda", "cp", "env", "history", "less", "ll", "load_ext", "ls", "lsmagic",
-    "mamba", "matplotlib", "mkdir", "more", "mv", "pip", "pwd", "rm", "rmdir", "run", "time",
-    "timeit", "who", "whos",
+    "cat",
+    "cd",
+    "clear",
+    "conda",
+    "cp",
+    "env",
+    "history",
+    "less",
+    "ll",
+    "load_ext",
+    "ls",
+    "lsmagic",
+    "mamba",
+    "matplotlib",
+    "mkdir",
+    "more",
+    "mv",
+    "pip",
+    "pwd",
+    "rm",
+    "rmdir",
+    "run",
+    "time",
+    "timeit",
+    "who",
+    "whos",
 ];
 
 impl PreparedCell {
@@ -116,14 +139,14 @@ impl PreparedCell {
             line: self.line_of(error.location.start()),
             message: error.error.to_string(),
         });
-        let version_errors = self
-            .parsed
-            .unsupported_syntax_errors()
-            .iter()
-            .map(|error| SyntaxProblem {
-                line: self.line_of(error.range.start()),
-                message: error.to_string(),
-            });
+        let version_errors =
+            self.parsed
+                .unsupported_syntax_errors()
+                .iter()
+                .map(|error| SyntaxProblem {
+                    line: self.line_of(error.range.start()),
+                    message: error.to_string(),
+                });
         parse_errors.chain(version_errors).collect()
     }
 
@@ -170,7 +193,11 @@ fn split_cell_magic(source: &str) -> (Option<CellMagic>, &str, u32) {
             args: args.trim().to_string(),
             line: number as u32 + 1,
         };
-        return (Some(magic), &source[offset + line.len()..], number as u32 + 1);
+        return (
+            Some(magic),
+            &source[offset + line.len()..],
+            number as u32 + 1,
+        );
     }
     (None, source, 0)
 }

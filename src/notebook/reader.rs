@@ -280,18 +280,12 @@ mod tests {
             read_notebook(v3.as_bytes()),
             Err(ReadError::Version("3".into()))
         );
-        assert!(matches!(
-            read_notebook(b"[1]"),
-            Err(ReadError::Shape(_))
-        ));
+        assert!(matches!(read_notebook(b"[1]"), Err(ReadError::Shape(_))));
         assert!(matches!(
             read_notebook(b"{\"nbformat\": 4,"),
             Err(ReadError::Json { .. })
         ));
-        assert_eq!(
-            read_notebook(b"\xff"),
-            Err(ReadError::Utf8 { offset: 0 })
-        );
+        assert_eq!(read_notebook(b"\xff"), Err(ReadError::Utf8 { offset: 0 }));
     }
 
     #[test]

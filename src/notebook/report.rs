@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::analysis::{Analysis, CellDecision, DataPort, Decision, Dependency, Diagnostic, Mode, NotebookInfo, Severity};
+use super::analysis::{
+    Analysis, CellDecision, DataPort, Decision, Dependency, Diagnostic, Mode, NotebookInfo,
+    Severity,
+};
 use super::params::{ParamSource, Parameter};
 
 pub const SCHEMA: &str = "amlops.notebook.report/1";
@@ -61,7 +64,11 @@ impl<'a> Report<'a> {
             cells: &analysis.cells,
             parameter_source: analysis.param_source.as_ref(),
             parameters: &analysis.parameters,
-            injected_parameters: analysis.injected.iter().map(|(name, value)| Injected { name, value }).collect(),
+            injected_parameters: analysis
+                .injected
+                .iter()
+                .map(|(name, value)| Injected { name, value })
+                .collect(),
             inputs: &analysis.inputs,
             outputs: &analysis.outputs,
             experiment_name: analysis.experiment_name.as_deref(),
@@ -86,7 +93,15 @@ impl<'a> Report<'a> {
             Outcome::Refused => "refused",
         };
         let _ = writeln!(out, "# Notebook conversion: {}\n", self.notebook.path);
-        let _ = writeln!(out, "Result: **{verdict}**. Script `{}.py`, {} mode.", self.name, match self.mode { Mode::Functions => "functions", Mode::Flat => "flat" });
+        let _ = writeln!(
+            out,
+            "Result: **{verdict}**. Script `{}.py`, {} mode.",
+            self.name,
+            match self.mode {
+                Mode::Functions => "functions",
+                Mode::Flat => "flat",
+            }
+        );
         for reason in self.mode_reasons {
             let _ = writeln!(out, "- flat because {reason}");
         }
@@ -106,7 +121,9 @@ impl<'a> Report<'a> {
     }
 
     fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 
     fn problems(&self, out: &mut String) {
@@ -125,7 +142,11 @@ impl<'a> Report<'a> {
                 Severity::Warning => "warning",
                 Severity::Info => "info",
             };
-            let _ = writeln!(out, "- {severity} {}: {place}{}", diagnostic.code, diagnostic.message);
+            let _ = writeln!(
+                out,
+                "- {severity} {}: {place}{}",
+                diagnostic.code, diagnostic.message
+            );
             if let Some(hint) = &diagnostic.hint {
                 let _ = writeln!(out, "  - fix: {hint}");
             }
@@ -146,7 +167,13 @@ impl<'a> Report<'a> {
             if !cell.details.is_empty() {
                 reason = format!("{reason}; {}", cell.details.join("; "));
             }
-            let _ = writeln!(out, "| {} | {} | {decision} | {} |", cell.index, cell.kind.as_str(), table_text(&reason));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {decision} | {} |",
+                cell.index,
+                cell.kind.as_str(),
+                table_text(&reason)
+            );
         }
         out.push('\n');
     }
@@ -156,13 +183,29 @@ impl<'a> Report<'a> {
             out.push_str("## Parameters\n\nNone. Tag the cell holding the values to tune with `parameters`.\n\n");
             return;
         }
-        out.push_str("## Parameters\n\n| name | type | default | help | from |\n|---|---|---|---|---|\n");
+        out.push_str(
+            "## Parameters\n\n| name | type | default | help | from |\n|---|---|---|---|---|\n",
+        );
         for parameter in self.parameters {
-            let ty = parameter.ty.map_or("optional str".to_string(), |ty| format!("{ty:?}").to_lowercase());
-            let _ = writeln!(out, "| `{}` | {ty} | `{}` | {} | {} |", parameter.name, table_text(&parameter.default.to_string()), table_text(parameter.help.as_deref().unwrap_or("")), parameter.origin);
+            let ty = parameter.ty.map_or("optional str".to_string(), |ty| {
+                format!("{ty:?}").to_lowercase()
+            });
+            let _ = writeln!(
+                out,
+                "| `{}` | {ty} | `{}` | {} | {} |",
+                parameter.name,
+                table_text(&parameter.default.to_string()),
+                table_text(parameter.help.as_deref().unwrap_or("")),
+                parameter.origin
+            );
         }
         for injected in &self.injected_parameters {
-            let _ = writeln!(out, "\nThe last papermill run injected `{} = {}`; the default above is the notebook's own.", injected.name, table_text(injected.value));
+            let _ = writeln!(
+                out,
+                "\nThe last papermill run injected `{} = {}`; the default above is the notebook's own.",
+                injected.name,
+                table_text(injected.value)
+            );
         }
         out.push('\n');
     }
@@ -174,7 +217,14 @@ impl<'a> Report<'a> {
         out.push_str("## Data\n\n| port | name | type | path | from |\n|---|---|---|---|---|\n");
         for (port, list) in [("input", self.inputs), ("output", self.outputs)] {
             for data in list {
-                let _ = writeln!(out, "| {port} | `{}` | {} | {} | {} |", data.name, data.kind, table_text(data.path.as_deref().unwrap_or("")), data.origin);
+                let _ = writeln!(
+                    out,
+                    "| {port} | `{}` | {} | {} | {} |",
+                    data.name,
+                    data.kind,
+                    table_text(data.path.as_deref().unwrap_or("")),
+                    data.origin
+                );
             }
         }
         out.push('\n');
