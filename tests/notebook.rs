@@ -411,3 +411,23 @@ fn cli_converts_into_a_folder() {
         assert!(scratch.path().join(file).is_file(), "{file} missing");
     }
 }
+
+/// Writes every corpus conversion under `target/notebook-corpus/` for a person to read;
+/// run with `--ignored`.
+#[test]
+#[ignore = "writes files for manual review"]
+fn write_corpus_conversions() {
+    let Some(corpus) = corpus() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/notebook-corpus");
+    for (file, _) in expected() {
+        let path = corpus.join(file);
+        let bytes = std::fs::read(&path).unwrap();
+        let analysis = analyse(&path, &bytes);
+        let files = if analysis.has_errors() {
+            notebook::refusal(&analysis)
+        } else {
+            notebook::convert(&analysis, &target(&path))
+        };
+        write(&root.join(&analysis.name), &files);
+    }
+}

@@ -1834,6 +1834,12 @@ impl State {
                     continue;
                 }
                 let mut chunk_text = apply_edits(text, &work.edits, start, end);
+                let leading_blank =
+                    chunk_text.len() - chunk_text.trim_start_matches(['\n', ' ', '\t']).len();
+                let line_start = chunk_text[..leading_blank]
+                    .rfind('\n')
+                    .map_or(0, |at| at + 1);
+                chunk_text.drain(..line_start);
                 if !chunk_text.ends_with('\n') {
                     chunk_text.push('\n');
                 }
