@@ -431,3 +431,36 @@ fn write_corpus_conversions() {
         write(&root.join(&analysis.name), &files);
     }
 }
+
+#[test]
+fn as_is_job_runs_papermill_with_the_parameters() {
+    let Some(corpus) = corpus() else { return };
+    let path = corpus.join(
+        "mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb",
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let analysis = analyse(&path, &bytes);
+    assert!(!notebook::as_is_blocked(&analysis));
+    let source = Source {
+        display: "nb".into(),
+        file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        bytes: &bytes,
+    };
+    let files = notebook::as_is(&analysis, &source, &target(&path));
+    let job = files.iter().find(|file| file.path == "job.yml").unwrap();
+    let job = String::from_utf8(job.contents.clone()).unwrap();
+    assert!(job.contains("papermill tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb outputs/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.out.ipynb -k python3"), "{job}");
+    assert!(
+        job.contains("-p param '${{inputs.param}}'") && job.contains("  param: 4"),
+        "{job}"
+    );
+    let conda = files.iter().find(|file| file.path == "conda.yml").unwrap();
+    let conda = String::from_utf8(conda.contents.clone()).unwrap();
+    assert!(
+        conda.contains("- papermill")
+            && conda.contains("- ipykernel")
+            && conda.contains("- matplotlib"),
+        "{conda}"
+    );
+    assert_eq!(files[0].contents, bytes, "the notebook is copied unchanged");
+}
