@@ -464,3 +464,54 @@ fn as_is_job_runs_papermill_with_the_parameters() {
     );
     assert_eq!(files[0].contents, bytes, "the notebook is copied unchanged");
 }
+
+#[test]
+fn xgboost_environment_matches_its_requirements_file() {
+    let Some(corpus) = corpus() else { return };
+    let folder = corpus.join("Azure__azureml-examples");
+    let notebook_file =
+        "sdk__python__using-mlflow__train-and-log__xgboost_classification_mlflow.ipynb";
+    let expected = [
+        "azureml-mlflow",
+        "matplotlib",
+        "mlflow",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "xgboost",
+    ];
+    let names = |analysis: &notebook::Analysis| -> Vec<String> {
+        analysis
+            .dependencies
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    };
+
+    // Without the -r file beside it: imports alone give the same names, and a warning.
+    let bytes = std::fs::read(folder.join(notebook_file)).unwrap();
+    let alone = analyse(&folder.join(notebook_file), &bytes);
+    assert_eq!(names(&alone), expected);
+    assert!(alone.diagnostics.iter().any(|d| d.code == "NB048"));
+
+    // With the file under its upstream name: it is followed.
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join(notebook_file);
+    std::fs::copy(folder.join(notebook_file), &copy).unwrap();
+    let requirements =
+        "sdk__python__using-mlflow__train-and-log__xgboost_classification_mlflow.txt";
+    std::fs::copy(
+        folder.join(requirements),
+        scratch.path().join("xgboost_classification_mlflow.txt"),
+    )
+    .unwrap();
+    let followed = analyse(&copy, &bytes);
+    assert_eq!(names(&followed), expected);
+    assert!(!followed.diagnostics.iter().any(|d| d.code == "NB048"));
+    assert!(
+        followed
+            .dependencies
+            .iter()
+            .any(|d| d.origin.contains("xgboost_classification_mlflow.txt"))
+    );
+}

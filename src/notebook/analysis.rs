@@ -721,11 +721,18 @@ impl State {
             self.decide_cell(work_index);
             let work = &self.work[work_index];
             let cell = &notebook.cells[work.index];
+            let is_parameters = self
+                .analysis
+                .param_source
+                .as_ref()
+                .is_some_and(|source| source.cell() == work.index);
             let (decision, reason) = if work.refused {
                 (
                     Decision::Refused,
                     "contains constructs that cannot be converted",
                 )
+            } else if work.kept.is_empty() && is_parameters {
+                (Decision::Kept, "parameters: become script arguments")
             } else if work.kept.is_empty() {
                 (Decision::Dropped, "nothing left to run")
             } else {

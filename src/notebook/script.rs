@@ -19,6 +19,13 @@ use super::python::PreparedCell;
 
 const INDENT: &str = "    ";
 
+/// Which cell the last emitted code came from, and which cells' markdown is already out.
+#[derive(Default)]
+struct Markers {
+    current: Option<usize>,
+    commented: BTreeSet<usize>,
+}
+
 /// Names of the generated functions, chosen not to collide with the notebook's own.
 struct Names {
     main: String,
@@ -68,21 +75,21 @@ pub fn render(analysis: &Analysis, notebook_file: &str) -> String {
     {
         out.push_str("import json\n");
     }
-    let mut current_cell = None;
+    let mut markers = Markers::default();
     if analysis.mode == Mode::Functions {
         for chunk in analysis
             .chunks
             .iter()
             .filter(|c| c.placement == Placement::Module)
         {
-            push_cell_marker(&mut out, analysis, chunk.cell, &mut current_cell, "");
+            push_cell_marker(&mut out, analysis, chunk.cell, &mut markers, "");
             out.push_str(&chunk.text);
         }
     }
     out.push_str("\n\n");
     render_parse_args(&mut out, analysis, &names);
     out.push_str("\n\n");
-    current_cell = None;
+    markers.current = None;
     match analysis.mode {
         Mode::Functions => {
             let _ = writeln!(out, "def {}({}=None):", names.main, names.argv);
@@ -92,7 +99,7 @@ pub fn render(analysis: &Analysis, notebook_file: &str) -> String {
                 .iter()
                 .filter(|c| c.placement == Placement::Body)
             {
-                push_cell_marker(&mut out, analysis, chunk.cell, &mut current_cell, INDENT);
+                push_cell_marker(&mut out, analysis, chunk.cell, &mut markers, INDENT);
                 out.push_str(&indent_code(&chunk.text, INDENT));
             }
             let _ = write!(
@@ -105,7 +112,7 @@ pub fn render(analysis: &Analysis, notebook_file: &str) -> String {
             out.push_str("if __name__ == \"__main__\":\n");
             render_bindings(&mut out, analysis, &names, INDENT, false);
             for chunk in &analysis.chunks {
-                push_cell_marker(&mut out, analysis, chunk.cell, &mut current_cell, INDENT);
+                push_cell_marker(&mut out, analysis, chunk.cell, &mut markers, INDENT);
                 out.push_str(&indent_code(&chunk.text, INDENT));
             }
         }
@@ -117,15 +124,16 @@ fn push_cell_marker(
     out: &mut String,
     analysis: &Analysis,
     cell: usize,
-    current: &mut Option<usize>,
+    markers: &mut Markers,
     indent: &str,
 ) {
-    if *current == Some(cell) {
+    if markers.current == Some(cell) {
         return;
     }
-    *current = Some(cell);
+    markers.current = Some(cell);
     out.push('\n');
-    if let Some(comment) = analysis.comments.get(&cell) {
+    let first_time = markers.commented.insert(cell);
+    if let Some(comment) = analysis.comments.get(&cell).filter(|_| first_time) {
         for line in comment.lines() {
             let _ = writeln!(out, "{indent}{line}");
         }
