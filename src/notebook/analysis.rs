@@ -2361,3 +2361,204 @@ fn python_version(declared: Option<&str>) -> String {
         _ => DEFAULT_PYTHON.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notebook::reader::read_notebook;
+
+    /// A notebook from `(source, tags)` code cells.
+    fn analyse(cells: &[(&str, &[&str])]) -> Analysis {
+        let cells: Vec<String> = cells
+            .iter()
+            .map(|(source, tags)| {
+                serde_json::json!({"cell_type": "code", "metadata": {"tags": tags},
+                    "source": source, "outputs": [], "execution_count": null})
+                .to_string()
+            })
+            .collect();
+        let text = format!(
+            r#"{{"nbformat": 4, "nbformat_minor": 5, "metadata": {{"kernelspec":
+                {{"name": "python3", "language": "python"}}}}, "cells": [{}]}}"#,
+            cells.join(",")
+        );
+        let notebook = read_notebook(text.as_bytes()).unwrap();
+        let info = NotebookInfo {
+            path: "t.ipynb".into(),
+            sha256: "0".repeat(64),
+            nbformat: "4.5".into(),
+            kernel: None,
+            language: None,
+            language_version: None,
+        };
+        analyze(&notebook, info, "t", &NoFiles, &Options::default())
+    }
+
+    fn errors(analysis: &Analysis) -> Vec<(&'static str, Option<usize>, Option<u32>)> {
+        analysis
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| (d.code, d.index, d.line))
+            .collect()
+    }
+
+    #[test]
+    fn every_refusal_is_reported_in_one_run() {
+        let analysis = analyse(&[
+            ("%%bash\nls\n", &[]),
+            ("def broken(:\n    pass\n", &[]),
+            ("import asyncio\nawait asyncio.sleep(0)\n", &[]),
+            ("%run other.py\n", &[]),
+            ("%%writefile a.txt\nhello\n", &[]),
+            ("files = !ls\n", &[]),
+        ]);
+        let found = errors(&analysis);
+        for expected in [
+            ("NB003", Some(0), Some(1)),
+            ("NB010", Some(1), Some(1)),
+            ("NB011", Some(2), Some(2)),
+            ("NB031", Some(3), Some(1)),
+            ("NB032", Some(4), Some(1)),
+            ("NB033", Some(5), Some(1)),
+        ] {
+            assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+        }
+        assert!(analysis.diagnostics.iter().all(|d| d.hint.is_some()));
+    }
+
+    #[test]
+    fn hidden_state_names_the_cell_and_suggests() {
+        let analysis = analyse(&[("reg_model = 1\n", &[]), ("x = 2\nprint(reg)\n", &[])]);
+        let diagnostic = &analysis.diagnostics[0];
+        assert_eq!(
+            (diagnostic.code, diagnostic.index, diagnostic.line),
+            ("NB020", Some(1), Some(2))
+        );
+        assert_eq!(
+            diagnostic.hint.as_deref(),
+            Some("did you mean `reg_model`?")
+        );
+        let dropped = analyse(&[("x = 1\n", &["skip"]), ("print(x)\n", &[])]);
+        assert!(
+            dropped.diagnostics[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("cell 0")
+        );
+    }
+
+    #[test]
+    fn display_and_magics_are_dropped_or_rewritten() {
+        let analysis = analyse(&[
+            (
+                "%matplotlib inline\nimport pandas as pd\ndf = pd.DataFrame()\ndf.head()\n",
+                &[],
+            ),
+            ("%time y = 1\nif y:\n    %ls\nprint(y)\ndf\n", &[]),
+            ("%pip install -q lightgbm==4.3.0\n", &[]),
+        ]);
+        assert!(!analysis.has_errors(), "{:?}", analysis.diagnostics);
+        let body: String = analysis
+            .chunks
+            .iter()
+            .map(|chunk| chunk.text.as_str())
+            .collect();
+        assert!(!body.contains('%') && !body.contains("df.head") && !body.contains("\ndf\n"));
+        assert!(body.contains("y = 1") && body.contains("    pass"));
+        let lightgbm = analysis
+            .dependencies
+            .iter()
+            .find(|d| d.name == "lightgbm")
+            .unwrap();
+        assert_eq!(lightgbm.spec.as_deref(), Some("lightgbm==4.3.0"));
+        assert_eq!(analysis.cells[2].decision, Decision::Dropped);
+    }
+
+    #[test]
+    fn functions_mode_hoists_and_declares_globals() {
+        let analysis = analyse(&[
+            ("N = 3\n", &["parameters"]),
+            (
+                "import math\nLIMIT = 10\ndef f():\n    return math.sqrt(total) + N\n",
+                &[],
+            ),
+            ("total = len([4])\nprint(f())\n", &[]),
+        ]);
+        assert_eq!(analysis.mode, Mode::Functions);
+        let module: Vec<&str> = analysis
+            .chunks
+            .iter()
+            .filter(|chunk| chunk.placement == Placement::Module)
+            .map(|chunk| chunk.text.trim())
+            .collect();
+        assert_eq!(module.len(), 3);
+        let globals: Vec<&str> = analysis.main_globals.iter().map(String::as_str).collect();
+        assert_eq!(globals, ["N", "total"]);
+    }
+
+    #[test]
+    fn classes_built_from_body_values_force_flat_mode() {
+        let analysis = analyse(&[("size = len([1])\nclass Model:\n    width = size\n", &[])]);
+        assert_eq!(analysis.mode, Mode::Flat);
+        assert!(
+            analysis.mode_reasons[0].contains("`size`"),
+            "{:?}",
+            analysis.mode_reasons
+        );
+    }
+
+    #[test]
+    fn data_reads_become_inputs_and_literals_parameters() {
+        let analysis = analyse(&[
+            ("import pandas as pd\n", &[]),
+            (
+                "df = pd.read_csv(\"data/train.csv\")\nout = \"results\"\ndf.to_csv(out)\n",
+                &[],
+            ),
+            ("other = pd.read_csv(\"/home/me/x.csv\")\n", &[]),
+        ]);
+        let input = &analysis.inputs[0];
+        assert_eq!(
+            (input.name.as_str(), input.kind, input.local),
+            ("df_path", "uri_file", true)
+        );
+        assert_eq!(analysis.outputs[0].name, "out");
+        assert!(errors(&analysis).contains(&("NB040", Some(2), Some(1))));
+        let body: String = analysis
+            .chunks
+            .iter()
+            .map(|chunk| chunk.text.as_str())
+            .collect();
+        assert!(body.contains("pd.read_csv(df_path)"));
+        assert!(
+            !body.contains("out = \"results\""),
+            "the constant became a parameter"
+        );
+    }
+
+    #[test]
+    fn control_plane_and_chdir_are_refused() {
+        let analysis = analyse(&[(
+            "import os\nfrom azure.ai.ml import MLClient\nos.chdir('..')\n",
+            &[],
+        )]);
+        let codes: Vec<_> = errors(&analysis).into_iter().map(|e| e.0).collect();
+        assert!(
+            codes.contains(&"NB060") && codes.contains(&"NB030"),
+            "{codes:?}"
+        );
+    }
+
+    #[test]
+    fn names_are_identifiers() {
+        assert_eq!(
+            script_name("Diabetes Ridge Regression Training"),
+            "diabetes_ridge_regression_training"
+        );
+        assert_eq!(script_name("00_quick-start"), "nb_00_quick_start");
+        assert_eq!(python_version(Some("3.6.9")), DEFAULT_PYTHON);
+        assert_eq!(python_version(Some("3.11.4")), "3.11");
+    }
+}
