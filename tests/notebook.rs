@@ -515,3 +515,54 @@ fn xgboost_environment_matches_its_requirements_file() {
             .any(|d| d.origin.contains("xgboost_classification_mlflow.txt"))
     );
 }
+
+/// With `AMLOPS_TEST_PYDATA` naming a python that has pandas and matplotlib (a venv outside
+/// the repository), the jupytext nteract notebook's script runs to completion and its real
+/// `--help` lists the parameter.
+#[test]
+fn pandas_notebook_runs_to_completion() {
+    let Some(corpus) = corpus() else { return };
+    let Ok(python) = std::env::var("AMLOPS_TEST_PYDATA") else {
+        eprintln!("skipping: set AMLOPS_TEST_PYDATA to a python with pandas and matplotlib");
+        return;
+    };
+    let path = corpus.join(
+        "mwouts__jupytext/tests__data__notebooks__inputs__ipynb_py__nteract_with_parameter.ipynb",
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let analysis = analyse(&path, &bytes);
+    let scratch = tempfile::tempdir().unwrap();
+    write(
+        scratch.path(),
+        &notebook::convert(&analysis, &target(&path)),
+    );
+    let script = scratch
+        .path()
+        .join("src")
+        .join(format!("{}.py", analysis.name));
+    let help = Command::new(&python)
+        .arg(&script)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--param PARAM"));
+    let run = Command::new(&python)
+        .arg(&script)
+        .args(["--param", "5"])
+        .env("MPLBACKEND", "Agg")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The notebook printed nothing (its outputs are a table and a plot); neither does the job.
+    let printed: String = notebook::read_notebook(&bytes)
+        .unwrap()
+        .cells
+        .iter()
+        .map(|c| c.stdout.as_str())
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), printed);
+}
