@@ -133,14 +133,26 @@ pub fn data_asset(analysis: &Analysis, input: &DataPort, target: &Target) -> Str
 }
 
 fn join_relative(base: &str, path: &str) -> String {
-    let base = base.trim_end_matches('/');
-    let path = path.trim_start_matches("./");
-    let joined = if base.is_empty() || base == "." {
-        path.to_string()
+    let trailing = path.ends_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/').chain(path.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|last| *last != "..") => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut joined = if parts.is_empty() {
+        ".".to_string()
     } else {
-        format!("{base}/{path}")
+        parts.join("/")
     };
-    joined.replace("/./", "/")
+    if trailing {
+        joined.push('/');
+    }
+    joined
 }
 
 /// How the job passes a parameter: as a literal input, a data input, an output, or not at all.
@@ -393,6 +405,19 @@ mod tests {
         assert_eq!(scalar("1.0"), "\"1.0\"");
         assert_eq!(scalar("a: b"), "\"a: b\"");
         assert_eq!(scalar("https://x/y.csv"), "https://x/y.csv");
+    }
+
+    #[test]
+    fn joins_paths_lexically() {
+        assert_eq!(
+            join_relative("../../notebooks", "../../data/"),
+            "../../../data/"
+        );
+        assert_eq!(
+            join_relative("../nb/x", "../data/a.csv"),
+            "../nb/data/a.csv"
+        );
+        assert_eq!(join_relative("..", "./a.csv"), "../a.csv");
     }
 
     #[test]
