@@ -1749,6 +1749,22 @@ impl State {
 
     /// Whether a definition's immediate reads (decorators, defaults, bases, class body) need
     /// names that are not imports or hoisted definitions.
+    /// `NAME = literal`, the only binding of `NAME`.
+    fn is_literal_constant(&self, kept: &KeptStatement) -> bool {
+        let Stmt::Assign(assign) = self.statement(kept) else {
+            return false;
+        };
+        let [Expr::Name(name)] = assign.targets.as_slice() else {
+            return false;
+        };
+        let bindings = self
+            .kept
+            .iter()
+            .filter(|other| other.names.binds.contains(name.id.as_str()))
+            .count();
+        bindings == 1 && params::literal(&assign.value).is_some()
+    }
+
     fn reads_non_module(&self, kept: &KeptStatement) -> bool {
         let module: BTreeSet<&str> = self
             .kept
@@ -1761,8 +1777,7 @@ impl State {
                         | Stmt::ImportFrom(_)
                         | Stmt::FunctionDef(_)
                         | Stmt::ClassDef(_)
-                        | Stmt::Assign(_)
-                )
+                ) || self.is_literal_constant(other)
             })
             .flat_map(|other| other.names.binds.iter().map(String::as_str))
             .collect();
@@ -2503,7 +2518,7 @@ mod tests {
         let analysis = analyse(&[("size = len([1])\nclass Model:\n    width = size\n", &[])]);
         assert_eq!(analysis.mode, Mode::Flat);
         assert!(
-            analysis.mode_reasons[0].contains("`size`"),
+            analysis.mode_reasons[0].contains("a class"),
             "{:?}",
             analysis.mode_reasons
         );
