@@ -327,7 +327,10 @@ impl Diagnostics {
 
 /// The candidate closest to `word` by edit distance, when it is close enough to be a likely
 /// misspelling.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -381,7 +384,11 @@ mod tests {
     fn caret_is_clamped_to_the_line() {
         let f = file("a: b");
         let d = Diagnostic::error("x").at(&Loc::new(&f, 1, 10, 5));
-        assert!(d.render().ends_with("1 | a: b\n  |     ^\n"), "{}", d.render());
+        assert!(
+            d.render().ends_with("1 | a: b\n  |     ^\n"),
+            "{}",
+            d.render()
+        );
     }
 
     #[test]

@@ -12,6 +12,21 @@
 //! 5. [`render`] draws a plan's serialised form as text, JSON or Markdown.
 //! 6. The binary's `cli` module wires these stages to commands.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "diagnostics travel on error paths only, where their size costs nothing"
+)]
+
+pub mod apply;
+pub mod backend;
+pub mod content;
 pub mod diag;
 pub mod manifest;
+pub mod model;
 pub mod notebook;
+pub mod plan;
+pub mod render;
+pub mod scope;
+pub mod target;
+pub mod translate;
+pub mod workflow;

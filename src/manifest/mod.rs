@@ -1,4 +1,464 @@
-//! Reading manifest directories: discovery, parsing and classification of resources.
+//! Reading manifest directories: discovery, parsing, classification and reading of resources.
+//!
+//! A manifest directory holds Azure ML CLI v2 YAML files (`*.yml`, `*.yaml`), searched
+//! recursively, one resource per YAML document. The kind of each document comes from its
+//! `type` and its keys, as `az ml` decides it: a job without `type` is a command job, a
+//! document with `image` or `build` is an environment. `$schema` is a hint, never required.
+//!
+//! Files a resource refers to (conda files, environment files, files inside code folders) are
+//! not resources of their own. Any other YAML file that is no resource is reported as a
+//! warning rather than skipped in silence.
 
+pub mod assets;
+pub mod compute;
+pub mod job;
 pub mod node;
+pub mod pydump;
+pub mod read;
+pub mod shape;
 pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc, SourceFile, display_path};
+use crate::model::{Address, Kind, Resource, Spec};
+use node::Node;
+use read::Problems;
+
+/// Everything read from a set of manifest paths.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    /// The directory relative paths are shown from and `.amlops/` is kept in.
+    pub root: PathBuf,
+    pub resources: Vec<Resource>,
+    pub diagnostics: Diagnostics,
+    /// Number of YAML files read.
+    pub files_read: usize,
+}
+
+impl Manifest {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.has_errors()
+    }
+
+    pub fn resource(&self, address: &Address) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.address == address)
+    }
+}
+
+/// What a YAML document is, judged from its keys, `type` and `$schema`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classified {
+    Data,
+    Environment,
+    AmlCompute,
+    CommandJob,
+    /// A kind `az ml` knows that amlops does not manage; the name says which.
+    Unsupported(&'static str),
+    /// Not an Azure ML resource; the text says what it looks like.
+    NotResource(&'static str),
+}
+
+/// Decides what a document is.
+pub fn classify(doc: &Node) -> Classified {
+    if doc.entries().is_none() {
+        return Classified::NotResource("a YAML document that is not a mapping");
+    }
+    let schema = doc
+        .get_str("$schema")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let kind = doc.get_str("type").map(str::to_ascii_lowercase);
+    match kind.as_deref() {
+        Some("uri_file" | "uri_folder" | "mltable") => return Classified::Data,
+        Some("amlcompute") => return Classified::AmlCompute,
+        Some("computeinstance") => return Classified::Unsupported("compute instance"),
+        Some(
+            "virtualmachine" | "synapsespark" | "kubernetes" | "aks" | "hdinsight" | "databricks",
+        ) => {
+            return Classified::Unsupported("attached compute");
+        }
+        Some("command") if schema.contains("component") || looks_like_component(doc) => {
+            return Classified::Unsupported("command component");
+        }
+        Some("command") => return Classified::CommandJob,
+        Some("sweep") => return Classified::Unsupported("sweep job"),
+        Some("pipeline") if schema.contains("component") => {
+            return Classified::Unsupported("pipeline component");
+        }
+        Some("pipeline") => return Classified::Unsupported("pipeline job"),
+        Some("automl") => return Classified::Unsupported("AutoML job"),
+        Some("spark") => return Classified::Unsupported("Spark job"),
+        Some("parallel") => return Classified::Unsupported("parallel component"),
+        Some("import" | "data_transfer") => return Classified::Unsupported("data import job"),
+        Some("finetuning" | "distillation") => return Classified::Unsupported("fine-tuning job"),
+        Some("flow") => return Classified::Unsupported("prompt flow"),
+        _ => {}
+    }
+    if schema.contains("automl") {
+        return Classified::Unsupported("AutoML job");
+    }
+    if schema.contains("dataimport") {
+        return Classified::Unsupported("data import");
+    }
+    if schema.contains("schedule") || doc.get("trigger").is_some() {
+        return Classified::Unsupported("schedule");
+    }
+    if schema.contains("finetuning") || doc.get("model_provider").is_some() {
+        return Classified::Unsupported("fine-tuning job");
+    }
+    if schema.contains("model.schema") {
+        return Classified::Unsupported("model");
+    }
+    if schema.contains("deployment") || schema.contains("endpoint") {
+        return Classified::Unsupported("online endpoint or deployment");
+    }
+    if schema.contains("workspace")
+        || schema.contains("registry")
+        || schema.contains("datastore")
+        || schema.contains("connection")
+    {
+        return Classified::Unsupported("workspace, registry, datastore or connection");
+    }
+    if kind.is_some() && schema.contains("amlcompute") {
+        return Classified::AmlCompute;
+    }
+    if schema.contains("commandjob") || (doc.get("command").is_some() && kind.is_none()) {
+        if looks_like_component(doc) || schema.contains("component") {
+            return Classified::Unsupported("command component");
+        }
+        return Classified::CommandJob;
+    }
+    if schema.contains("environment") || doc.get("image").is_some() || doc.get("build").is_some() {
+        return Classified::Environment;
+    }
+    if schema.contains("/data.schema") || (doc.get("path").is_some() && doc.get("name").is_some()) {
+        return Classified::Data;
+    }
+    if doc.get("dependencies").is_some() || doc.get("channels").is_some() {
+        return Classified::NotResource("a conda environment file");
+    }
+    if doc.get("paths").is_some() && doc.get("transformations").is_some() {
+        return Classified::NotResource("an MLTable file");
+    }
+    Classified::NotResource("a YAML file without the keys of any Azure ML resource")
+}
+
+/// A `type: command` document with component-only keys is a component, not a job.
+fn looks_like_component(doc: &Node) -> bool {
+    doc.get("version").is_some()
+        || doc.get("is_deterministic").is_some()
+        || doc.get("additional_includes").is_some()
+        || doc
+            .get("inputs")
+            .and_then(Node::entries)
+            .is_some_and(|inputs| {
+                inputs
+                    .iter()
+                    .any(|i| i.value.get("default").is_some() || i.value.get("optional").is_some())
+            })
+}
+
+/// One file's documents, read and waiting to learn whether another file refers to it.
+struct FileResult {
+    path: PathBuf,
+    resources: Vec<Resource>,
+    problems: Problems,
+    /// Documents that are no resource, with what they look like.
+    not_resources: Vec<(Loc, &'static str)>,
+}
+
+/// Reads the manifests at `paths` (directories, searched recursively, or files).
+pub fn load(paths: &[PathBuf]) -> Manifest {
+    let mut manifest = Manifest {
+        root: root_of(paths),
+        ..Manifest::default()
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            discover(path, &mut files, &mut manifest.diagnostics);
+        } else if path.is_file() {
+            files.push(normalize(path));
+        } else {
+            manifest.diagnostics.push(Diagnostic::error(format!(
+                "{} does not exist",
+                display_path(path)
+            )));
+        }
+    }
+    files.sort();
+    files.dedup();
+    manifest.files_read = files.len();
+
+    let results: Vec<FileResult> = files
+        .iter()
+        .filter_map(|path| read_file(path, &mut manifest.diagnostics))
+        .collect();
+    let referenced: BTreeSet<PathBuf> = results
+        .iter()
+        .flat_map(|r| r.problems.referenced.iter().map(|p| normalize(p)))
+        .collect();
+    let is_referenced = |path: &Path| referenced.contains(path);
+    let in_code_folder = |path: &Path| referenced.iter().any(|r| r != path && path.starts_with(r));
+    for result in results {
+        if is_referenced(&result.path) {
+            continue;
+        }
+        manifest.diagnostics.items.extend(result.problems.items);
+        manifest.resources.extend(result.resources);
+        if !in_code_folder(&result.path) {
+            for (loc, what) in result.not_resources {
+                manifest.diagnostics.push(
+                    Diagnostic::warning(format!("skipped: not an Azure ML resource ({what})"))
+                        .in_file(loc.file.display.clone())
+                        .hint("amlops reads data assets, environments, computes and jobs"),
+                );
+            }
+        }
+    }
+    check_duplicates(&manifest.resources, &mut manifest.diagnostics);
+    manifest
+}
+
+fn root_of(paths: &[PathBuf]) -> PathBuf {
+    match paths.first() {
+        Some(p) if p.is_dir() => normalize(p),
+        Some(p) => normalize(p)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        None => PathBuf::from("."),
+    }
+}
+
+/// Finds YAML files under `dir`, skipping hidden entries and amlops' own state.
+fn discover(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Diagnostics) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(format!(
+                "cannot read directory {}: {e}",
+                display_path(dir)
+            )));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "node_modules" || name == "__pycache__" {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
+            discover(&path, files, diagnostics);
+        } else if name.ends_with(".yml") || name.ends_with(".yaml") {
+            files.push(normalize(&path));
+        }
+    }
+}
+
+fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                diagnostics
+                    .push(Diagnostic::error("file is not valid UTF-8").in_file(display_path(path)));
+                return None;
+            }
+        },
+        Err(e) => {
+            diagnostics.push(
+                Diagnostic::error(format!("cannot read file: {e}")).in_file(display_path(path)),
+            );
+            return None;
+        }
+    };
+    let file = SourceFile::new(path, text);
+    let mut result = FileResult {
+        path: path.to_path_buf(),
+        resources: Vec::new(),
+        problems: Problems::default(),
+        not_resources: Vec::new(),
+    };
+    let docs = match yaml::parse(&file, &mut result.problems.items) {
+        Ok(docs) => docs,
+        Err(e) => {
+            result.problems.push(e);
+            return Some(result);
+        }
+    };
+    let many = docs.len() > 1;
+    for (index, doc) in docs.iter().enumerate() {
+        let suffix = if many { Some(index + 1) } else { None };
+        read_document(doc, &file, suffix, &mut result);
+    }
+    Some(result)
+}
+
+fn read_document(
+    doc: &Node,
+    file: &Arc<SourceFile>,
+    index: Option<usize>,
+    result: &mut FileResult,
+) {
+    let problems = &mut result.problems;
+    let before = problems.error_count();
+    let spec = match classify(doc) {
+        Classified::Data => assets::read_data(doc, file, problems).map(Spec::Data),
+        Classified::Environment => {
+            assets::read_environment(doc, "", file, true, problems).map(Spec::Environment)
+        }
+        Classified::AmlCompute => compute::read_compute(doc, problems).map(Spec::Compute),
+        Classified::CommandJob => job::read_job(doc, file, problems).map(Spec::Job),
+        Classified::Unsupported(kind) => {
+            problems.push(
+                Diagnostic::error(format!("unsupported kind: {kind}"))
+                    .at(&doc.loc)
+                    .hint("amlops manages data assets, environments, computes and command jobs"),
+            );
+            None
+        }
+        Classified::NotResource(what) => {
+            result.not_resources.push((doc.loc.clone(), what));
+            None
+        }
+    };
+    if problems.error_count() > before {
+        return;
+    }
+    if let Some(spec) = spec {
+        let address = address_of(&spec, file, index);
+        result.resources.push(Resource {
+            address,
+            origin: Loc::new(file, doc.loc.line, 1, 0),
+            spec,
+        });
+    }
+}
+
+/// The address of a resource: its kind, its name (for unnamed jobs, the file's name), and its
+/// version when pinned.
+fn address_of(spec: &Spec, file: &SourceFile, index: Option<usize>) -> Address {
+    let version = |v: &crate::model::VersionSpec| v.exact().map(str::to_owned);
+    match spec {
+        Spec::Data(d) => Address::new(Kind::Data, d.name.value.clone(), version(&d.version)),
+        Spec::Environment(e) => Address::new(
+            Kind::Environment,
+            e.name.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+            version(&e.version),
+        ),
+        Spec::Compute(c) => Address::new(Kind::Compute, c.name.value.clone(), None),
+        Spec::Job(j) => {
+            let name = match &j.name {
+                Some(name) => name.value.clone(),
+                None => {
+                    let stem = file
+                        .path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    match index {
+                        Some(i) => format!("{stem}-{i}"),
+                        None => stem,
+                    }
+                }
+            };
+            Address::new(Kind::Job, name, None)
+        }
+    }
+}
+
+fn check_duplicates(resources: &[Resource], diagnostics: &mut Diagnostics) {
+    let mut seen: BTreeMap<&Address, &Resource> = BTreeMap::new();
+    for resource in resources {
+        if let Some(first) = seen.get(&resource.address) {
+            diagnostics.push(
+                Diagnostic::error(format!("{} is declared twice", resource.address))
+                    .at(&resource.origin)
+                    .related("first declared", &first.origin)
+                    .hint("give one of them another name or version"),
+            );
+        } else {
+            seen.insert(&resource.address, resource);
+        }
+    }
+}
+
+/// An absolute path with `.` and `..` removed, without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify_text(text: &str) -> Classified {
+        let file = SourceFile::new(Path::new("t.yml"), text.into());
+        classify(&yaml::parse(&file, &mut Vec::new()).unwrap()[0])
+    }
+
+    #[test]
+    fn kinds_come_from_type_and_keys() {
+        assert_eq!(
+            classify_text("command: echo hi\nenvironment: azureml:e:1\n"),
+            Classified::CommandJob
+        );
+        assert_eq!(
+            classify_text("type: command\ncommand: x\nenvironment: azureml:e:1\n"),
+            Classified::CommandJob
+        );
+        assert_eq!(
+            classify_text("name: e\nimage: python\n"),
+            Classified::Environment
+        );
+        assert_eq!(classify_text("name: d\npath: ./x\n"), Classified::Data);
+        assert_eq!(
+            classify_text("type: uri_file\nname: d\npath: ./x\n"),
+            Classified::Data
+        );
+        assert_eq!(
+            classify_text("type: amlcompute\nname: c\n"),
+            Classified::AmlCompute
+        );
+        assert_eq!(
+            classify_text("channels: [conda-forge]\ndependencies: [python]\n"),
+            Classified::NotResource("a conda environment file")
+        );
+        assert_eq!(
+            classify_text("type: automl\n"),
+            Classified::Unsupported("AutoML job")
+        );
+        assert_eq!(
+            classify_text(
+                "type: command\nname: c\nversion: 1\ncommand: x\nenvironment: azureml:e:1\n"
+            ),
+            Classified::Unsupported("command component")
+        );
+    }
+
+    #[test]
+    fn normalizes_dots() {
+        let p = normalize(Path::new("/a/./b/../c.yml"));
+        assert_eq!(p, PathBuf::from("/a/c.yml"));
+    }
+}

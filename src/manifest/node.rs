@@ -72,7 +72,13 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(self.scalar(), Some(Scalar { kind: ScalarKind::Null, .. }))
+        matches!(
+            self.scalar(),
+            Some(Scalar {
+                kind: ScalarKind::Null,
+                ..
+            })
+        )
     }
 
     /// The value of key `name` when this node is a mapping.
@@ -208,7 +214,8 @@ fn split_sign(text: &str) -> (i128, &str) {
 /// (`1:30`), all allowing `_` separators.
 fn yaml11_int(text: &str) -> Option<i128> {
     let (sign, body) = split_sign(text);
-    let digits_in = |s: &str, ok: fn(u8) -> bool| !s.is_empty() && s.bytes().all(|b| ok(b) || b == b'_');
+    let digits_in =
+        |s: &str, ok: fn(u8) -> bool| !s.is_empty() && s.bytes().all(|b| ok(b) || b == b'_');
     let parse = |s: &str, radix: u32| -> Option<i128> {
         let cleaned: String = s.chars().filter(|c| *c != '_').collect();
         if cleaned.is_empty() {
@@ -227,7 +234,9 @@ fn yaml11_int(text: &str) -> Option<i128> {
     } else if body.contains(':') {
         let mut parts = body.split(':');
         let first = parts.next()?;
-        if !first.starts_with(|c: char| ('1'..='9').contains(&c)) || !digits_in(first, |b| b.is_ascii_digit()) {
+        if !first.starts_with(|c: char| ('1'..='9').contains(&c))
+            || !digits_in(first, |b| b.is_ascii_digit())
+        {
             return None;
         }
         let mut value = parse(first, 10)?;
@@ -242,7 +251,9 @@ fn yaml11_int(text: &str) -> Option<i128> {
             value = value * 60 + n;
         }
         value
-    } else if body.starts_with(|c: char| ('1'..='9').contains(&c)) && digits_in(body, |b| b.is_ascii_digit()) {
+    } else if body.starts_with(|c: char| ('1'..='9').contains(&c))
+        && digits_in(body, |b| b.is_ascii_digit())
+    {
         parse(body, 10)?
     } else {
         return None;
@@ -282,7 +293,9 @@ fn yaml11_float(text: &str) -> Option<f64> {
         if !frac.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
             return None;
         }
-        let frac: f64 = format!("0.{}", frac.replace('_', "")).parse().unwrap_or(0.0);
+        let frac: f64 = format!("0.{}", frac.replace('_', ""))
+            .parse()
+            .unwrap_or(0.0);
         return Some(sign * (value + frac));
     }
     let (mantissa, exponent) = match body.find(['e', 'E']) {
@@ -294,7 +307,8 @@ fn yaml11_float(text: &str) -> Option<f64> {
         // `.5` is a float, but only with digits after the dot, the first being a digit.
         frac.starts_with(|c: char| c.is_ascii_digit())
     } else {
-        whole.starts_with(|c: char| c.is_ascii_digit()) && whole.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        whole.starts_with(|c: char| c.is_ascii_digit())
+            && whole.bytes().all(|b| b.is_ascii_digit() || b == b'_')
     };
     if !whole_ok || !frac.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
         return None;
@@ -321,7 +335,15 @@ fn is_yaml11_timestamp(text: &str) -> bool {
     let b = text.as_bytes();
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     // Date only: YYYY-MM-DD.
-    if b.len() == 10 && (0..4).all(digit) && b[4] == b'-' && digit(5) && digit(6) && b[7] == b'-' && digit(8) && digit(9) {
+    if b.len() == 10
+        && (0..4).all(digit)
+        && b[4] == b'-'
+        && digit(5)
+        && digit(6)
+        && b[7] == b'-'
+        && digit(8)
+        && digit(9)
+    {
         return true;
     }
     // Date and time: YYYY-M[M]-D[D](T|t|spaces)H[H]:MM:SS[.frac][zone].
@@ -408,10 +430,18 @@ pub fn python_float_repr(value: f64) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+        return if value > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if value.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let scientific = format!("{value:e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
@@ -421,7 +451,11 @@ pub fn python_float_repr(value: f64) -> String {
     let sign = if negative { "-" } else { "" };
     if !(-4..16).contains(&exponent) {
         let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() { first.to_owned() } else { format!("{first}.{rest}") };
+        let mantissa = if rest.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first}.{rest}")
+        };
         let exp_sign = if exponent < 0 { '-' } else { '+' };
         return format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.abs());
     }

@@ -15,7 +15,10 @@ use crate::diag::{Diagnostic, Loc, Located, SourceFile};
 
 /// Parses every document of a YAML file. Comment-only and empty documents are left out.
 /// Duplicate keys keep the last value, as PyYAML does, and are reported as warnings.
-pub fn parse(file: &Arc<SourceFile>, warnings: &mut Vec<Diagnostic>) -> Result<Vec<Node>, Diagnostic> {
+pub fn parse(
+    file: &Arc<SourceFile>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Vec<Node>, Diagnostic> {
     let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
@@ -172,28 +175,40 @@ impl Converter<'_> {
         };
         let before = self.text.get(..start as usize).unwrap_or("");
         let token = before.trim_end_matches([' ', '\t']);
-        let last_word = token.rsplit([' ', '\t', '\n', ':', '-', '[', '{', ',']).next().unwrap_or("");
+        let last_word = token
+            .rsplit([' ', '\t', '\n', ':', '-', '[', '{', ','])
+            .next()
+            .unwrap_or("");
         last_word.starts_with('!') && token.len() < before.len()
     }
 
     fn node(&self, raw: &Spanned<Raw>, warnings: &mut Vec<Diagnostic>) -> Node {
         let loc = self.loc(raw);
         let value = match &raw.value {
-            Raw::Seq(items) => NodeValue::Seq(items.iter().map(|i| self.node(i, warnings)).collect()),
+            Raw::Seq(items) => {
+                NodeValue::Seq(items.iter().map(|i| self.node(i, warnings)).collect())
+            }
             Raw::Map(entries) => NodeValue::Map(self.entries(entries, warnings)),
             _ => NodeValue::Scalar(self.scalar(raw)),
         };
         Node { value, loc }
     }
 
-    fn entries(&self, raw: &[(Spanned<Raw>, Spanned<Raw>)], warnings: &mut Vec<Diagnostic>) -> Vec<Entry> {
+    fn entries(
+        &self,
+        raw: &[(Spanned<Raw>, Spanned<Raw>)],
+        warnings: &mut Vec<Diagnostic>,
+    ) -> Vec<Entry> {
         let mut entries: Vec<Entry> = Vec::with_capacity(raw.len());
         for (key, value) in raw {
             let key_loc = self.loc(key);
             let name = match &key.value {
                 Raw::Seq(_) | Raw::Map(_) => {
                     warnings.push(
-                        Diagnostic::warning("a mapping key that is a list or mapping is read as text").at(&key_loc),
+                        Diagnostic::warning(
+                            "a mapping key that is a list or mapping is read as text",
+                        )
+                        .at(&key_loc),
                     );
                     self.source_text(key).unwrap_or("?").to_owned()
                 }
@@ -203,12 +218,17 @@ impl Converter<'_> {
             if let Some(i) = entries.iter().position(|e| e.key.value == name) {
                 let first = entries.remove(i);
                 warnings.push(
-                    Diagnostic::warning(format!("duplicate key `{name}`: the last value is used, as `az ml` does"))
-                        .at(&key_loc)
-                        .related("first written", &first.key.loc),
+                    Diagnostic::warning(format!(
+                        "duplicate key `{name}`: the last value is used, as `az ml` does"
+                    ))
+                    .at(&key_loc)
+                    .related("first written", &first.key.loc),
                 );
             }
-            entries.push(Entry { key: Located::new(name, key_loc), value });
+            entries.push(Entry {
+                key: Located::new(name, key_loc),
+                value,
+            });
         }
         entries
     }
@@ -219,14 +239,22 @@ impl Converter<'_> {
         let plain_text = match &raw.value {
             Raw::Str(s) if quoted || s != source || self.is_tagged(raw) => {
                 // Quoted, block or tagged scalars are strings as written.
-                return Scalar { kind: ScalarKind::Str, text: s.clone(), quoted: true };
+                return Scalar {
+                    kind: ScalarKind::Str,
+                    text: s.clone(),
+                    quoted: true,
+                };
             }
             Raw::Str(s) => s.clone(),
             _ if !source.is_empty() && !quoted && !self.is_tagged(raw) => source.to_owned(),
             other => return Self::typed_as_parsed(other, source),
         };
         let kind = resolve_plain(&plain_text);
-        Scalar { kind, text: plain_text, quoted: false }
+        Scalar {
+            kind,
+            text: plain_text,
+            quoted: false,
+        }
     }
 
     /// A value whose source text is unknown or explicitly tagged keeps serde-saphyr's type.
@@ -239,7 +267,11 @@ impl Converter<'_> {
             Raw::Str(s) => (ScalarKind::Str, s.clone()),
             Raw::Seq(_) | Raw::Map(_) => (ScalarKind::Str, source.to_owned()),
         };
-        Scalar { kind, text, quoted: false }
+        Scalar {
+            kind,
+            text,
+            quoted: false,
+        }
     }
 }
 
@@ -279,7 +311,9 @@ mod tests {
 
     #[test]
     fn block_scalars_and_merge_keys() {
-        let doc = parse_one("base: &b {image: img, x: 1}\nenv:\n  <<: *b\n  name: t\ncmd: >-\n  python a.py\n  --x 1\n");
+        let doc = parse_one(
+            "base: &b {image: img, x: 1}\nenv:\n  <<: *b\n  name: t\ncmd: >-\n  python a.py\n  --x 1\n",
+        );
         assert_eq!(doc.get_str("cmd"), Some("python a.py --x 1"));
         let env = doc.get("env").unwrap();
         assert_eq!(env.get_str("image"), Some("img"));

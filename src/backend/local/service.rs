@@ -1,0 +1,902 @@
+//! The ARM contract, answered from the local store.
+//!
+//! Both the embedded local workspace and the ARM emulator go through these functions, so the
+//! rules Azure enforces are enforced once: server-filled fields (`id`, `name`, `type`,
+//! `systemData`, provisioning states), asset containers kept up to date with `latestVersion`
+//! and `nextVersion`, immutable asset versions, compute fields that cannot change in place,
+//! and jobs that are run records rather than documents.
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::store::{Store, Writer};
+use crate::backend::{BackendError, Result};
+use crate::scope::Scope;
+
+/// What a PUT did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+}
+
+/// Asset collections: versions live under `<collection>/<name>/versions/<version>`.
+const ASSET_COLLECTIONS: &[&str] = &["data", "environments", "codes", "components", "models"];
+
+/// Fields of an asset version that may change after creation.
+const MUTABLE_VERSION_FIELDS: &[&str] =
+    &["description", "tags", "isArchived", "stage", "properties"];
+
+/// Read-only fields the service fills; a client sending them is ignored for them.
+const READ_ONLY_VERSION_FIELDS: &[&str] = &["provisioningState", "environmentType"];
+
+pub fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn error(
+    method: &str,
+    path: &str,
+    status: u16,
+    code: &str,
+    message: impl Into<String>,
+) -> BackendError {
+    BackendError::api(method, path, status, code, message)
+}
+
+/// The parts of an object path.
+#[derive(Debug, PartialEq)]
+pub enum Shape<'a> {
+    AssetContainer {
+        collection: &'a str,
+        name: &'a str,
+    },
+    AssetVersion {
+        collection: &'a str,
+        name: &'a str,
+        version: &'a str,
+    },
+    Compute(&'a str),
+    Job(&'a str),
+    Datastore(&'a str),
+    Other,
+}
+
+pub fn shape(path: &str) -> Shape<'_> {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [collection, name] if ASSET_COLLECTIONS.contains(collection) => {
+            Shape::AssetContainer { collection, name }
+        }
+        [collection, name, "versions", version] if ASSET_COLLECTIONS.contains(collection) => {
+            Shape::AssetVersion {
+                collection,
+                name,
+                version,
+            }
+        }
+        ["computes", name] => Shape::Compute(name),
+        ["jobs", name] => Shape::Job(name),
+        ["datastores", name] => Shape::Datastore(name),
+        _ => Shape::Other,
+    }
+}
+
+fn system_data(existing: Option<&Value>, stamp: &str) -> Value {
+    let created = existing
+        .and_then(|e| e.pointer("/systemData/createdAt"))
+        .and_then(Value::as_str)
+        .unwrap_or(stamp);
+    json!({
+        "createdAt": created,
+        "createdBy": "amlops",
+        "createdByType": "Application",
+        "lastModifiedAt": stamp,
+        "lastModifiedBy": "amlops",
+        "lastModifiedByType": "Application",
+    })
+}
+
+/// Wraps a request body into the object a GET returns.
+fn envelope(
+    scope: &Scope,
+    path: &str,
+    name: &str,
+    body: &Value,
+    existing: Option<&Value>,
+    stamp: &str,
+) -> Value {
+    let mut object = match body {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    object.insert("id".into(), json!(scope.resource_id(path)));
+    object.insert("name".into(), json!(name));
+    object.insert("type".into(), json!(scope.resource_type(path)));
+    object.insert("systemData".into(), system_data(existing, stamp));
+    Value::Object(object)
+}
+
+fn properties_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.get("properties").is_some_and(Value::is_object) {
+        object["properties"] = json!({});
+    }
+    object["properties"].as_object_mut().expect("set above")
+}
+
+/// PUT of any object. `stamp` is the time to record.
+pub fn put(
+    store: &mut Store,
+    scope: &Scope,
+    path: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<(Written, Value)> {
+    let scope_id = scope.id();
+    store.transaction(|w| match shape(path) {
+        Shape::AssetVersion {
+            collection,
+            name,
+            version,
+        } => put_version(
+            w, scope, &scope_id, path, collection, name, version, body, stamp,
+        ),
+        Shape::AssetContainer { name, .. } => {
+            put_plain(w, scope, &scope_id, path, name, body, stamp)
+        }
+        Shape::Compute(name) => put_compute(w, scope, &scope_id, path, name, body, stamp),
+        Shape::Job(name) => put_job(w, scope, &scope_id, path, name, body, stamp),
+        Shape::Datastore(name) => put_plain(w, scope, &scope_id, path, name, body, stamp),
+        Shape::Other => Err(error(
+            "PUT",
+            path,
+            404,
+            "NotFound",
+            format!("no resource type at {path}"),
+        )),
+    })
+}
+
+fn put_plain(
+    w: &Writer<'_>,
+    scope: &Scope,
+    scope_id: &str,
+    path: &str,
+    name: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<(Written, Value)> {
+    let existing = w.get(scope_id, path)?;
+    let object = envelope(scope, path, name, body, existing.as_ref(), stamp);
+    w.put(scope_id, path, &object)?;
+    Ok((
+        if existing.is_some() {
+            Written::Updated
+        } else {
+            Written::Created
+        },
+        object,
+    ))
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each argument is one part of the request's path"
+)]
+fn put_version(
+    w: &Writer<'_>,
+    scope: &Scope,
+    scope_id: &str,
+    path: &str,
+    collection: &str,
+    name: &str,
+    version: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<(Written, Value)> {
+    let existing = w.get(scope_id, path)?;
+    let mut object = envelope(scope, path, version, body, existing.as_ref(), stamp);
+    let properties = properties_mut(&mut object);
+    for field in READ_ONLY_VERSION_FIELDS {
+        properties.remove(*field);
+    }
+    properties.entry("isAnonymous").or_insert(json!(false));
+    properties.entry("isArchived").or_insert(json!(false));
+    if collection == "environments" {
+        properties.insert("environmentType".into(), json!("UserCreated"));
+        properties.insert("provisioningState".into(), json!("Succeeded"));
+        properties.entry("osType").or_insert(json!("Linux"));
+    }
+    if collection == "codes" || collection == "components" {
+        properties.insert("provisioningState".into(), json!("Succeeded"));
+    }
+    if collection == "data"
+        && properties
+            .get("dataUri")
+            .and_then(Value::as_str)
+            .is_none_or(|u| u.is_empty())
+    {
+        return Err(error(
+            "PUT",
+            path,
+            400,
+            "UserError",
+            "`properties.dataUri` is required",
+        ));
+    }
+    if let Some(existing) = &existing {
+        let changed = immutable_changes(existing, &object);
+        if !changed.is_empty() {
+            return Err(error(
+                "PUT",
+                path,
+                409,
+                "UserError",
+                format!(
+                    "{collection} {name}:{version} already exists and its {} cannot be changed; only description, tags, properties and isArchived can be updated",
+                    changed.join(", ")
+                ),
+            ));
+        }
+    }
+    w.put(scope_id, path, &object)?;
+    update_container(w, scope, scope_id, collection, name, &object, stamp)?;
+    Ok((
+        if existing.is_some() {
+            Written::Updated
+        } else {
+            Written::Created
+        },
+        object,
+    ))
+}
+
+/// The fields of a version that differ between `existing` and `proposed` and may not.
+fn immutable_changes(existing: &Value, proposed: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let old = existing
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new = proposed
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| {
+            !MUTABLE_VERSION_FIELDS.contains(&k.as_str())
+                && !READ_ONLY_VERSION_FIELDS.contains(&k.as_str())
+        })
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// Creates or refreshes the container of a version: `latestVersion`, `nextVersion`.
+fn update_container(
+    w: &Writer<'_>,
+    scope: &Scope,
+    scope_id: &str,
+    collection: &str,
+    name: &str,
+    version: &Value,
+    stamp: &str,
+) -> Result<()> {
+    let container_path = format!("{collection}/{name}");
+    let existing = w.get(scope_id, &container_path)?;
+    let versions = w.children(scope_id, &format!("{container_path}/versions"))?;
+    let live: Vec<&Value> = versions
+        .iter()
+        .map(|r| &r.body)
+        .filter(|v| {
+            !v.pointer("/properties/isArchived")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        })
+        .collect();
+    let latest = live
+        .last()
+        .and_then(|v| v.get("name"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let next = versions
+        .iter()
+        .filter_map(|r| r.body.get("name")?.as_str()?.parse::<u64>().ok())
+        .max()
+        .map_or(1, |n| n + 1);
+    let mut properties = existing
+        .as_ref()
+        .and_then(|e| e.get("properties"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    properties.entry("isArchived").or_insert(json!(false));
+    if collection == "data"
+        && let Some(data_type) = version.pointer("/properties/dataType")
+    {
+        properties.entry("dataType").or_insert(data_type.clone());
+    }
+    properties.insert("latestVersion".into(), latest);
+    properties.insert("nextVersion".into(), json!(next.to_string()));
+    let body = json!({ "properties": properties });
+    let container = envelope(
+        scope,
+        &container_path,
+        name,
+        &body,
+        existing.as_ref(),
+        stamp,
+    );
+    w.put(scope_id, &container_path, &container)
+}
+
+/// AmlCompute fields that cannot change on an existing compute.
+const IMMUTABLE_COMPUTE_FIELDS: &[&str] = &[
+    "vmSize",
+    "vmPriority",
+    "osType",
+    "subnet",
+    "virtualMachineImage",
+    "isolatedNetwork",
+    "enableNodePublicIp",
+    "remoteLoginPortPublicAccess",
+];
+
+fn put_compute(
+    w: &Writer<'_>,
+    scope: &Scope,
+    scope_id: &str,
+    path: &str,
+    name: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<(Written, Value)> {
+    let existing = w.get(scope_id, path)?;
+    if !crate::manifest::compute::valid_compute_name(name) {
+        return Err(error(
+            "PUT",
+            path,
+            400,
+            "ValidationError",
+            format!("compute name `{name}` is invalid"),
+        ));
+    }
+    let mut object = envelope(scope, path, name, body, existing.as_ref(), stamp);
+    let compute_type = object
+        .pointer("/properties/computeType")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if compute_type.is_empty() {
+        return Err(error(
+            "PUT",
+            path,
+            400,
+            "ValidationError",
+            "`properties.computeType` is required",
+        ));
+    }
+    if let Some(existing) = &existing {
+        let changed: Vec<&str> = IMMUTABLE_COMPUTE_FIELDS
+            .iter()
+            .copied()
+            .filter(|field| {
+                let pointer = format!("/properties/properties/{field}");
+                let (old, new) = (existing.pointer(&pointer), object.pointer(&pointer));
+                // A PUT that leaves remote access unspecified keeps what the service chose.
+                let unspecified = *field == "remoteLoginPortPublicAccess"
+                    && new.and_then(Value::as_str) == Some("NotSpecified");
+                !unspecified && !equal_ignoring_case(old, new)
+            })
+            .collect();
+        let location_changed =
+            !equal_ignoring_case(existing.get("location"), object.get("location"));
+        if !changed.is_empty() || location_changed {
+            let mut fields = changed.join(", ");
+            if location_changed {
+                fields = if fields.is_empty() {
+                    "location".into()
+                } else {
+                    format!("{fields}, location")
+                };
+            }
+            return Err(error(
+                "PUT",
+                path,
+                409,
+                "Conflict",
+                format!(
+                    "compute {name} already exists and {fields} cannot be updated; delete the compute and create it again"
+                ),
+            ));
+        }
+    }
+    let created_on = existing
+        .as_ref()
+        .and_then(|e| e.pointer("/properties/createdOn"))
+        .cloned()
+        .unwrap_or(json!(stamp));
+    let properties = properties_mut(&mut object);
+    properties.insert("provisioningState".into(), json!("Succeeded"));
+    properties.insert("createdOn".into(), created_on);
+    properties.insert("modifiedOn".into(), json!(stamp));
+    properties.insert("isAttachedCompute".into(), json!(false));
+    if compute_type == "AmlCompute" {
+        let aml = properties.entry("properties").or_insert(json!({}));
+        if let Some(aml) = aml.as_object_mut() {
+            settle_aml_properties(aml);
+        }
+    }
+    w.put(scope_id, path, &object)?;
+    Ok((
+        if existing.is_some() {
+            Written::Updated
+        } else {
+            Written::Created
+        },
+        object,
+    ))
+}
+
+/// The read-only AmlCompute fields the service reports, and the secrets it never returns.
+fn settle_aml_properties(aml: &mut Map<String, Value>) {
+    if let Some(credentials) = aml
+        .get_mut("userAccountCredentials")
+        .and_then(Value::as_object_mut)
+    {
+        credentials.remove("adminUserPassword");
+    }
+    if aml
+        .get("remoteLoginPortPublicAccess")
+        .and_then(Value::as_str)
+        .is_none_or(|v| v == "NotSpecified")
+    {
+        let has_credentials = aml.get("userAccountCredentials").is_some();
+        aml.insert(
+            "remoteLoginPortPublicAccess".into(),
+            json!(if has_credentials {
+                "Enabled"
+            } else {
+                "Disabled"
+            }),
+        );
+    }
+    aml.entry("osType").or_insert(json!("Linux"));
+    aml.entry("vmPriority").or_insert(json!("Dedicated"));
+    aml.entry("enableNodePublicIp").or_insert(json!(true));
+    aml.insert("allocationState".into(), json!("Steady"));
+    aml.insert("currentNodeCount".into(), json!(0));
+    aml.insert("targetNodeCount".into(), json!(0));
+    aml.insert(
+        "nodeStateCounts".into(),
+        json!({"idleNodeCount": 0, "runningNodeCount": 0, "preparingNodeCount": 0, "unusableNodeCount": 0, "leavingNodeCount": 0, "preemptedNodeCount": 0}),
+    );
+}
+
+fn equal_ignoring_case(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a.and_then(Value::as_str), b.and_then(Value::as_str)) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => a == b,
+    }
+}
+
+/// PATCH of a compute: only scale settings change.
+pub fn patch(
+    store: &mut Store,
+    scope: &Scope,
+    path: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<Value> {
+    let scope_id = scope.id();
+    store.transaction(|w| {
+        let Shape::Compute(_) = shape(path) else {
+            return Err(error(
+                "PATCH",
+                path,
+                405,
+                "MethodNotAllowed",
+                "only computes can be patched",
+            ));
+        };
+        let mut existing = w.get(&scope_id, path)?.ok_or_else(|| {
+            error(
+                "PATCH",
+                path,
+                404,
+                "NotFound",
+                format!("{path} does not exist"),
+            )
+        })?;
+        let Some(scale) = body.pointer("/properties/properties/scaleSettings") else {
+            return Err(error(
+                "PATCH",
+                path,
+                400,
+                "BadRequest",
+                "only `properties.properties.scaleSettings` can be patched",
+            ));
+        };
+        let max = scale.get("maxNodeCount").and_then(Value::as_i64);
+        let min = scale
+            .get("minNodeCount")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if max.is_none_or(|m| m < min) {
+            return Err(error(
+                "PATCH",
+                path,
+                400,
+                "BadRequest",
+                "scaleSettings.maxNodeCount is required and must be at least minNodeCount",
+            ));
+        }
+        if let Some(target) = existing.pointer_mut("/properties/properties/scaleSettings") {
+            *target = scale.clone();
+        }
+        if let Some(modified) = existing.pointer_mut("/properties/modifiedOn") {
+            *modified = json!(stamp);
+        }
+        if let Some(system) = existing.get_mut("systemData") {
+            system["lastModifiedAt"] = json!(stamp);
+        }
+        w.put(&scope_id, path, &existing)?;
+        Ok(existing)
+    })
+}
+
+fn put_job(
+    w: &Writer<'_>,
+    scope: &Scope,
+    scope_id: &str,
+    path: &str,
+    name: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<(Written, Value)> {
+    let existing = w.get(scope_id, path)?;
+    let mut object = envelope(scope, path, name, body, existing.as_ref(), stamp);
+    let properties = properties_mut(&mut object);
+    let job_type = properties
+        .get("jobType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if job_type.is_empty() {
+        return Err(error(
+            "PUT",
+            path,
+            400,
+            "ValidationError",
+            "`properties.jobType` is required",
+        ));
+    }
+    if job_type == "Command"
+        && properties
+            .get("command")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        return Err(error(
+            "PUT",
+            path,
+            400,
+            "ValidationError",
+            "`properties.command` is required",
+        ));
+    }
+    match &existing {
+        None => {
+            properties.insert("status".into(), json!("NotStarted"));
+        }
+        Some(existing) => {
+            // A job is a run record: only its tags, description and archived flag change.
+            let mut old = existing.get("properties").cloned().unwrap_or(json!({}));
+            let mut new = Value::Object(properties.clone());
+            for side in [&mut old, &mut new] {
+                if let Some(map) = side.as_object_mut() {
+                    for key in ["tags", "description", "isArchived", "status", "properties"] {
+                        map.remove(key);
+                    }
+                }
+            }
+            if old != new {
+                return Err(error(
+                    "PUT",
+                    path,
+                    409,
+                    "UserError",
+                    format!(
+                        "job {name} already exists; only its tags, description and isArchived can be updated"
+                    ),
+                ));
+            }
+            let status = existing
+                .pointer("/properties/status")
+                .cloned()
+                .unwrap_or(json!("NotStarted"));
+            properties.insert("status".into(), status);
+        }
+    }
+    w.put(scope_id, path, &object)?;
+    Ok((
+        if existing.is_some() {
+            Written::Updated
+        } else {
+            Written::Created
+        },
+        object,
+    ))
+}
+
+/// Sets a job's status (the runner's only write to the job's body).
+pub fn set_job_status(
+    store: &mut Store,
+    scope: &Scope,
+    name: &str,
+    status: &str,
+    stamp: &str,
+) -> Result<()> {
+    let scope_id = scope.id();
+    let path = format!("jobs/{name}");
+    store.transaction(|w| {
+        let Some(mut job) = w.get(&scope_id, &path)? else {
+            return Ok(());
+        };
+        let current = job
+            .pointer("/properties/status")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if matches!(current, "Completed" | "Failed" | "Canceled") {
+            return Ok(());
+        }
+        properties_mut(&mut job).insert("status".into(), json!(status));
+        if let Some(system) = job.get_mut("systemData") {
+            system["lastModifiedAt"] = json!(stamp);
+        }
+        w.put(&scope_id, &path, &job)
+    })
+}
+
+pub fn delete(store: &mut Store, scope: &Scope, path: &str) -> Result<bool> {
+    let scope_id = scope.id();
+    store.transaction(|w| w.delete(&scope_id, path))
+}
+
+/// Lists a collection with the ARM filters amlops and the SDK use.
+pub fn list(
+    store: &Store,
+    scope: &Scope,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Result<Vec<Value>> {
+    let scope_id = scope.id();
+    let param = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| *v)
+    };
+    let mut items: Vec<Value> = match (
+        param("hash"),
+        path.split('/').collect::<Vec<_>>().as_slice(),
+    ) {
+        // A code look-up by content hash searches every code container.
+        (Some(_), ["codes", _, "versions"]) => store
+            .under(&scope_id, "codes/")?
+            .into_iter()
+            .filter(|r| matches!(shape(&r.path), Shape::AssetVersion { .. }))
+            .map(|r| r.body)
+            .collect(),
+        _ => store
+            .children(&scope_id, path)?
+            .into_iter()
+            .map(|r| r.body)
+            .collect(),
+    };
+    if let Some(hash) = param("hash") {
+        items.retain(|v| {
+            v.pointer("/properties/properties/hash_sha256")
+                .and_then(Value::as_str)
+                == Some(hash)
+        });
+    }
+    let archived = |v: &Value| {
+        v.pointer("/properties/isArchived")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    match param("listViewType").unwrap_or("ActiveOnly") {
+        "All" => {}
+        "ArchivedOnly" => items.retain(archived),
+        _ => items.retain(|v| !archived(v)),
+    }
+    if let Some(tag) = param("tag") {
+        let (key, value) = tag
+            .split_once('=')
+            .map_or((tag, None), |(k, v)| (k, Some(v)));
+        items.retain(
+            |v| match v.pointer("/properties/tags").and_then(|t| t.get(key)) {
+                Some(found) => value.is_none_or(|want| found.as_str() == Some(want)),
+                None => false,
+            },
+        );
+    }
+    if let Some(job_type) = param("jobType") {
+        items
+            .retain(|v| v.pointer("/properties/jobType").and_then(Value::as_str) == Some(job_type));
+    }
+    if param("$orderBy").is_some_and(|o| o.to_ascii_lowercase().contains("desc")) {
+        items.reverse();
+    }
+    if let Some(top) = param("$top").and_then(|t| t.parse::<usize>().ok()) {
+        items.truncate(top);
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store, Scope) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store, Scope::local())
+    }
+
+    #[test]
+    fn versions_are_immutable_but_tags_change() {
+        let (_dir, mut store, scope) = store();
+        let body = json!({"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/d/paths/a.csv", "tags": {}}});
+        let (written, object) = put(
+            &mut store,
+            &scope,
+            "data/iris/versions/1",
+            &body,
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(written, Written::Created);
+        assert_eq!(object["name"], "1");
+        assert_eq!(
+            object["type"],
+            "Microsoft.MachineLearningServices/workspaces/data/versions"
+        );
+        let container = store.get(&scope.id(), "data/iris").unwrap().unwrap();
+        assert_eq!(container["properties"]["latestVersion"], "1");
+        assert_eq!(container["properties"]["nextVersion"], "2");
+
+        let retagged = json!({"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/d/paths/a.csv", "tags": {"t": "1"}}});
+        let (written, _) = put(
+            &mut store,
+            &scope,
+            "data/iris/versions/1",
+            &retagged,
+            "2026-01-02T00:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(written, Written::Updated);
+
+        let moved = json!({"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/d/paths/b.csv"}});
+        let err = put(
+            &mut store,
+            &scope,
+            "data/iris/versions/1",
+            &moved,
+            "2026-01-03T00:00:00Z",
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), Some(409));
+        assert!(err.to_string().contains("dataUri"), "{err}");
+    }
+
+    #[test]
+    fn computes_patch_scale_and_refuse_size_changes() {
+        let (_dir, mut store, scope) = store();
+        let body = json!({"location": "local", "properties": {"computeType": "AmlCompute", "properties": {
+            "vmSize": "STANDARD_DS3_V2", "remoteLoginPortPublicAccess": "NotSpecified",
+            "userAccountCredentials": {"adminUserName": "u", "adminUserPassword": "hunter2"},
+            "scaleSettings": {"maxNodeCount": 4, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT2M"}}}});
+        let (_, object) = put(&mut store, &scope, "computes/cpu-cluster", &body, "t").unwrap();
+        assert!(!object.to_string().contains("hunter2"));
+        assert_eq!(
+            object.pointer("/properties/properties/remoteLoginPortPublicAccess"),
+            Some(&json!("Enabled"))
+        );
+
+        let patch_body = json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": 2, "minNodeCount": 0}}}});
+        let patched = patch(
+            &mut store,
+            &scope,
+            "computes/cpu-cluster",
+            &patch_body,
+            "t2",
+        )
+        .unwrap();
+        assert_eq!(
+            patched.pointer("/properties/properties/scaleSettings/maxNodeCount"),
+            Some(&json!(2))
+        );
+
+        let mut bigger = body.clone();
+        bigger["properties"]["properties"]["vmSize"] = json!("STANDARD_D13");
+        let err = put(&mut store, &scope, "computes/cpu-cluster", &bigger, "t3").unwrap_err();
+        assert_eq!(err.status(), Some(409));
+        assert!(err.to_string().contains("vmSize"));
+    }
+
+    #[test]
+    fn jobs_are_run_records() {
+        let (_dir, mut store, scope) = store();
+        let body = json!({"properties": {"jobType": "Command", "command": "echo hi", "environmentId": "e", "tags": {}}});
+        let (_, job) = put(&mut store, &scope, "jobs/j1", &body, "t").unwrap();
+        assert_eq!(job["properties"]["status"], "NotStarted");
+        let mut tagged = body.clone();
+        tagged["properties"]["tags"] = json!({"x": "y"});
+        put(&mut store, &scope, "jobs/j1", &tagged, "t").unwrap();
+        let mut changed = body.clone();
+        changed["properties"]["command"] = json!("echo bye");
+        assert_eq!(
+            put(&mut store, &scope, "jobs/j1", &changed, "t")
+                .unwrap_err()
+                .status(),
+            Some(409)
+        );
+        set_job_status(&mut store, &scope, "j1", "Completed", "t").unwrap();
+        set_job_status(&mut store, &scope, "j1", "Running", "t").unwrap();
+        assert_eq!(
+            store.get(&scope.id(), "jobs/j1").unwrap().unwrap()["properties"]["status"],
+            "Completed"
+        );
+    }
+
+    #[test]
+    fn list_filters() {
+        let (_dir, mut store, scope) = store();
+        for (v, archived) in [("1", false), ("2", true)] {
+            let body = json!({"properties": {"codeUri": format!("u{v}"), "isArchived": archived, "properties": {"hash_sha256": format!("h{v}")}}});
+            put(
+                &mut store,
+                &scope,
+                &format!("codes/c{v}/versions/{v}"),
+                &body,
+                "t",
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            list(
+                &store,
+                &scope,
+                "codes/x/versions",
+                &[("hash", "h2"), ("listViewType", "All")]
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+        assert_eq!(
+            list(&store, &scope, "codes/c2/versions", &[])
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            list(
+                &store,
+                &scope,
+                "codes/c2/versions",
+                &[("listViewType", "All")]
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+    }
+}

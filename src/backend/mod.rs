@@ -1,0 +1,191 @@
+//! Where plans are applied: the embedded local workspace, or Azure Resource Manager.
+//!
+//! Both speak the ARM contract: objects are addressed by their path inside a workspace or
+//! registry (`data/iris/versions/1`), bodies have the REST API's shape, and errors carry an
+//! HTTP status and an ARM error code. The planner and apply therefore do not know which one
+//! they talk to.
+
+pub mod local;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::content::ContentError;
+use crate::model::Kind;
+use crate::plan::{Query, Request, Snapshot, Upload};
+use crate::scope::Scope;
+
+/// What went wrong talking to a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The service (or the local workspace, which answers as the service would) refused.
+    #[error("{method} {path}: {status} {code}: {message}{}", request_id.as_ref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+    Api {
+        method: String,
+        /// The request path, without query secrets.
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    #[error("local workspace store: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Content(#[from] ContentError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BackendError {
+    pub fn api(
+        method: &str,
+        path: &str,
+        status: u16,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        BackendError::Api {
+            method: method.into(),
+            path: path.into(),
+            status,
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            BackendError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for BackendError {
+    fn from(e: rusqlite::Error) -> Self {
+        BackendError::Store(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+/// Describes a target for plans and messages.
+#[derive(Clone, Debug)]
+pub struct TargetInfo {
+    /// `local`, `workspace` or `registry`.
+    pub kind: &'static str,
+    pub scope: Scope,
+    /// The region new computes default to.
+    pub location: String,
+}
+
+/// A job's state as apply follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobState {
+    pub status: String,
+    /// Where its log can be read, if the backend keeps one.
+    pub log: Option<String>,
+}
+
+impl JobState {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "Completed" | "Failed" | "Canceled")
+    }
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn target(&self) -> TargetInfo;
+
+    /// One object, `None` when absent.
+    async fn get(&self, path: &str) -> Result<Option<Value>>;
+
+    /// Every object of a collection (following pages), with optional query parameters.
+    async fn list(&self, path: &str, params: &[(&str, &str)]) -> Result<Vec<Value>>;
+
+    /// Sends a planned request and returns the response body (once any long-running
+    /// operation has finished).
+    async fn send(&self, request: &Request) -> Result<Value>;
+
+    /// Uploads local content; returns the URI it can be read from when that differs from the
+    /// planned destination.
+    async fn upload(&self, upload: &Upload) -> Result<Option<String>>;
+
+    /// The state of job `name`, as apply follows it to a terminal state.
+    async fn job_state(&self, name: &str) -> Result<JobState> {
+        let path = format!("jobs/{name}");
+        let job = self.get(&path).await?.ok_or_else(|| {
+            BackendError::api(
+                "GET",
+                &path,
+                404,
+                "NotFound",
+                format!("job {name} does not exist"),
+            )
+        })?;
+        let status = job
+            .pointer("/properties/status")
+            .and_then(Value::as_str)
+            .unwrap_or("Unknown");
+        Ok(JobState {
+            status: status.to_owned(),
+            log: None,
+        })
+    }
+
+    /// The end of a job's log, if the backend keeps one.
+    async fn job_log(&self, _name: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Answers the planner's questions into `snapshot`.
+    async fn answer(&self, queries: &[Query], snapshot: &mut Snapshot) -> Result<()> {
+        for query in queries {
+            match query {
+                Query::Versions { kind, name } => {
+                    let path = format!("{}/{name}/versions", kind.collection());
+                    let params: &[(&str, &str)] = if *kind == Kind::Code {
+                        &[]
+                    } else {
+                        &[("listViewType", "All")]
+                    };
+                    let versions = match self.list(&path, params).await {
+                        Ok(versions) => versions,
+                        Err(e) if e.status() == Some(404) => Vec::new(),
+                        Err(e) => return Err(e),
+                    };
+                    snapshot.versions.insert((*kind, name.clone()), versions);
+                }
+                Query::Get(path) => {
+                    let object = self.get(path).await?;
+                    snapshot.objects.insert(path.clone(), object);
+                }
+                Query::CodeByHash(hash) => {
+                    let params = [
+                        ("hash", hash.as_str()),
+                        ("hashVersion", crate::content::SDK_HASH_VERSION),
+                    ];
+                    let found = match self.list("codes/any/versions", &params).await {
+                        Ok(found) => found,
+                        Err(e) if e.status() == Some(404) => Vec::new(),
+                        Err(e) => return Err(e),
+                    };
+                    let target = self.target();
+                    let path = found
+                        .iter()
+                        .filter_map(|v| v.get("id").and_then(Value::as_str))
+                        .find_map(|id| target.scope.relative(id).map(str::to_owned));
+                    snapshot.code_by_hash.insert(hash.clone(), path);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! Command-line glue: each command loads, plans, renders and applies through the library.
+//! Handlers only orchestrate; the work happens in the library's stages.
+
+mod plan;
+mod show;
+mod target;
+mod ui;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Terraform-style GitOps for Azure Machine Learning: plan and apply the Azure ML CLI v2 YAML
+/// you already have, against the embedded local workspace (the default) or Azure.
+#[derive(Parser)]
+#[command(name = "amlops", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what `apply` would change, field by field, without changing anything.
+    Plan(plan::PlanArgs),
+    /// Make the planned changes, in dependency order, and follow the jobs it submits.
+    Apply(plan::ApplyArgs),
+    /// Check manifest files or directories without reading any workspace.
+    Validate(validate::ValidateArgs),
+    /// List the workspace's resources and the state of its jobs.
+    Show(show::ShowArgs),
+    /// Print the log of a job.
+    Logs(show::LogsArgs),
+    /// Run one job of a local workspace (started by apply; not for people).
+    #[command(name = "internal-run-job", hide = true)]
+    InternalRunJob(show::RunJobArgs),
+}
+
+/// Output formats for commands that print data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+/// The manifest directory argument shared by plan, apply and show.
+#[derive(Args, Clone, Debug)]
+pub struct DirArg {
+    /// The manifest directory (searched recursively for *.yml and *.yaml)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            ui::error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Plan(args) => plan::plan(args).await,
+            Command::Apply(args) => plan::apply(args).await,
+            Command::Validate(args) => validate::run(args),
+            Command::Show(args) => show::show(args).await,
+            Command::Logs(args) => show::logs(args).await,
+            Command::InternalRunJob(args) => show::run_job(args),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            ui::error(&format!("{e:#}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `AMLOPS_LOG=debug` shows the planner's decisions; `trace` shows requests.
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("AMLOPS_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

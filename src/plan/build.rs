@@ -1,0 +1,1441 @@
+//! The planner: declared resources and a snapshot of live state in, a plan (or the questions
+//! still open) out.
+//!
+//! 1. Ask for what the declarations need to know: the versions of every asset container they
+//!    declare or reference, the computes, code snapshots by content hash, anonymous
+//!    environments.
+//! 2. Settle asset versions: pinned, `auto` (a hash of the content), or unset (the latest
+//!    version when its content matches, else the next integer).
+//! 3. Build the body of every object, references resolved to ARM ids, local content to the
+//!    upload destinations its digest names; inline environments and code folders become
+//!    derived objects named as the SDK names them.
+//! 4. Name each job from the hash of its resolved specification unless the manifest names it,
+//!    and ask whether a job of that name exists.
+//! 5. Compare each object with its live counterpart and choose an action.
+//! 6. Order the changes by dependency.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::normalize::{self, Mutability};
+use super::snapshot::{Query, Snapshot};
+use super::view::view;
+use super::{Action, Change, FieldChange, Plan, Request, SENSITIVE, Summary, Target, Upload, tags};
+use crate::content::Digest;
+use crate::diag::{Diagnostic, Loc};
+use crate::model::{
+    AssetRef, CodeSource, Compute, Data, DataPath, EnvSource, Environment, Job, JobBody, JobInput,
+    Kind, Resource, Spec, VersionSel, VersionSpec,
+};
+use crate::scope::Scope;
+use crate::translate::{self, ResolvedJob, api};
+
+/// Digests of a local file or folder that a resource uploads.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub digest: Digest,
+    /// The SDK's content hash, computed for code folders and build contexts.
+    pub sdk_hash: Option<String>,
+}
+
+/// Artifacts by absolute local path.
+pub type Artifacts = BTreeMap<PathBuf, Artifact>;
+
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Tag what amlops creates with its project, address and specification hash.
+    pub ownership_tags: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            ownership_tags: true,
+        }
+    }
+}
+
+pub struct PlanInput<'a> {
+    pub resources: &'a [Resource],
+    pub artifacts: &'a Artifacts,
+    pub scope: &'a Scope,
+    /// `local`, `workspace` or `registry`.
+    pub target_kind: &'a str,
+    /// The region computes default to.
+    pub location: &'a str,
+    /// The manifest set's name: ownership tags and the default experiment.
+    pub project: &'a str,
+    pub options: PlanOptions,
+}
+
+pub enum Outcome {
+    /// Answer these and call [`plan`] again with the enlarged snapshot.
+    Needs(Vec<Query>),
+    Ready(Plan),
+    /// The declarations cannot be planned (unresolved references, cycles).
+    Invalid(Vec<Diagnostic>),
+}
+
+/// Plans `input` against what `snapshot` knows; see the module documentation.
+pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
+    let mut builder = Builder::new(input, snapshot);
+    let wanted = builder.first_queries();
+    let missing = snapshot.missing(&wanted);
+    if !missing.is_empty() {
+        return Outcome::Needs(missing);
+    }
+    builder.settle_versions();
+    builder.build_objects();
+    let jobs: BTreeSet<Query> = builder
+        .objects
+        .iter()
+        .filter(|o| o.kind == Kind::Job)
+        .map(|o| Query::Get(o.path.clone()))
+        .collect();
+    let missing = snapshot.missing(&jobs);
+    if !missing.is_empty() && builder.errors.is_empty() {
+        return Outcome::Needs(missing);
+    }
+    if !builder.errors.is_empty() {
+        return Outcome::Invalid(builder.errors);
+    }
+    let changes = builder.compare();
+    match order(changes) {
+        Ok(changes) => Outcome::Ready(Plan {
+            format_version: super::FORMAT_VERSION.into(),
+            target: Target {
+                kind: input.target_kind.into(),
+                name: target_name(input.scope, input.target_kind),
+                id: input.scope.id(),
+            },
+            summary: Summary::of(&changes),
+            changes,
+            notes: Vec::new(),
+        }),
+        Err(cycle) => Outcome::Invalid(vec![cycle]),
+    }
+}
+
+fn target_name(scope: &Scope, kind: &str) -> String {
+    if kind == "local" {
+        return "local".into();
+    }
+    match scope {
+        Scope::Workspace {
+            subscription,
+            resource_group,
+            workspace,
+        } => format!("{subscription}/{resource_group}/{workspace}"),
+        Scope::Registry { registry, .. } => registry.clone(),
+    }
+}
+
+/// How an object's existing counterpart is judged.
+#[derive(Clone, Debug, PartialEq)]
+enum Versioning {
+    /// A version the manifest pins: different content is a conflict.
+    Pinned,
+    /// A version derived from content (`auto`, or anonymous environments and code).
+    Derived,
+    /// A version amlops chose because the manifest set none.
+    Chosen { latest_matched: bool },
+    /// Computes: one object, updated in place or replaced.
+    Single,
+    /// Jobs: submitted once per specification.
+    Job { spec: String, explicit_name: bool },
+}
+
+/// An object amlops wants to exist.
+#[derive(Clone, Debug)]
+struct Desired {
+    address: String,
+    kind: Kind,
+    name: String,
+    version: Option<String>,
+    /// Relative to the scope: `data/iris/versions/1`.
+    path: String,
+    api_version: &'static str,
+    body: Value,
+    source: Option<Loc>,
+    derived: bool,
+    depends_on: BTreeSet<String>,
+    uploads: Vec<Upload>,
+    versioning: Versioning,
+    /// JSON pointers of secrets in `body`.
+    sensitive: Vec<&'static str>,
+}
+
+/// A declared asset version, settled before bodies are built so references can name it.
+#[derive(Clone, Debug)]
+struct Settled {
+    address: String,
+    version: String,
+    versioning: Versioning,
+}
+
+struct Builder<'a> {
+    input: &'a PlanInput<'a>,
+    snapshot: &'a Snapshot,
+    /// Declared asset versions by (kind, name, version).
+    settled: BTreeMap<(Kind, String), Vec<Settled>>,
+    settled_by_address: BTreeMap<String, Settled>,
+    objects: Vec<Desired>,
+    errors: Vec<Diagnostic>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(input: &'a PlanInput<'a>, snapshot: &'a Snapshot) -> Self {
+        Self {
+            input,
+            snapshot,
+            settled: BTreeMap::new(),
+            settled_by_address: BTreeMap::new(),
+            objects: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn scope(&self) -> &Scope {
+        self.input.scope
+    }
+
+    // 1. Questions.
+
+    fn first_queries(&self) -> BTreeSet<Query> {
+        let mut wanted = BTreeSet::new();
+        for resource in self.input.resources {
+            match &resource.spec {
+                Spec::Data(data) => {
+                    wanted.insert(Query::Versions {
+                        kind: Kind::Data,
+                        name: data.name.value.clone(),
+                    });
+                    if let DataPath::Asset(reference) = &data.path.value {
+                        reference_queries(Kind::Data, reference, &mut wanted);
+                    }
+                }
+                Spec::Environment(env) => {
+                    if let Some(name) = &env.name {
+                        wanted.insert(Query::Versions {
+                            kind: Kind::Environment,
+                            name: name.value.clone(),
+                        });
+                    }
+                }
+                Spec::Compute(compute) => {
+                    wanted.insert(Query::Get(format!("computes/{}", compute.name.value)));
+                }
+                Spec::Job(job) => self.job_queries(job, &mut wanted),
+            }
+        }
+        wanted
+    }
+
+    fn job_queries(&self, job: &Job, wanted: &mut BTreeSet<Query>) {
+        let JobBody::Command(command) = &job.body;
+        match &command.environment.value {
+            EnvSource::Ref(reference) => reference_queries(Kind::Environment, reference, wanted),
+            EnvSource::Inline(env) => match &env.name {
+                Some(name) => {
+                    wanted.insert(Query::Versions {
+                        kind: Kind::Environment,
+                        name: name.value.clone(),
+                    });
+                }
+                None => {
+                    let version = translate::anonymous_environment_version(
+                        env,
+                        self.build_hash(env).as_deref(),
+                    );
+                    wanted.insert(Query::Get(anonymous_environment_path(&version)));
+                }
+            },
+        }
+        if let Some(code) = &job.body_code()
+            && let CodeSource::Local { path, .. } = &code.value
+            && let Some(hash) = self.artifact(path).and_then(|a| a.sdk_hash.clone())
+        {
+            wanted.insert(Query::CodeByHash(hash));
+        }
+        if let Some(CodeSource::Asset(reference)) = job.body_code().map(|c| &c.value) {
+            reference_queries(Kind::Code, reference, wanted);
+        }
+        if let Some(name) = job.compute.as_ref().and_then(|c| compute_name(&c.value)) {
+            wanted.insert(Query::Get(format!("computes/{name}")));
+        }
+        for input in command.inputs.values() {
+            if let JobInput::Data(data) = input
+                && let Some(path) = &data.path
+                && let DataPath::Asset(reference) = &path.value
+            {
+                let kind = if data.input_type.ends_with("model") {
+                    None
+                } else {
+                    Some(Kind::Data)
+                };
+                if let Some(kind) = kind {
+                    reference_queries(kind, reference, wanted);
+                }
+            }
+        }
+    }
+
+    fn artifact(&self, path: &Path) -> Option<&Artifact> {
+        self.input.artifacts.get(&crate::manifest::normalize(path))
+    }
+
+    fn build_hash(&self, env: &Environment) -> Option<String> {
+        match &env.build.as_ref()?.path.value {
+            DataPath::Local { path, .. } => self.artifact(path).and_then(|a| a.sdk_hash.clone()),
+            _ => None,
+        }
+    }
+
+    // 2. Versions.
+
+    fn settle_versions(&mut self) {
+        let resources = self.input.resources;
+        for resource in resources {
+            let (kind, name, version_spec) = match &resource.spec {
+                Spec::Data(data) => (Kind::Data, &data.name.value, &data.version),
+                Spec::Environment(env) => match &env.name {
+                    Some(name) => (Kind::Environment, &name.value, &env.version),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let Some(content) = self.asset_body(resource, None) else {
+                continue;
+            };
+            let (version, versioning) = match version_spec {
+                VersionSpec::Exact(v) => (v.value.clone(), Versioning::Pinned),
+                VersionSpec::Auto(_) => (
+                    content_version(kind, &content, self.scope()),
+                    Versioning::Derived,
+                ),
+                VersionSpec::Unset => {
+                    let latest = self.snapshot.latest(kind, name);
+                    match latest {
+                        Some(live) if same_content(kind, &content, live, self.scope()) => {
+                            let version = super::snapshot::version_of(live)
+                                .unwrap_or_default()
+                                .to_owned();
+                            (
+                                version,
+                                Versioning::Chosen {
+                                    latest_matched: true,
+                                },
+                            )
+                        }
+                        _ => (
+                            self.snapshot.next_version(kind, name).to_string(),
+                            Versioning::Chosen {
+                                latest_matched: false,
+                            },
+                        ),
+                    }
+                }
+            };
+            let settled = Settled {
+                address: resource.address.to_string(),
+                version,
+                versioning,
+            };
+            self.settled_by_address
+                .insert(settled.address.clone(), settled.clone());
+            self.settled
+                .entry((kind, name.clone()))
+                .or_default()
+                .push(settled);
+        }
+    }
+
+    // 3. Bodies.
+
+    fn build_objects(&mut self) {
+        let resources = self.input.resources;
+        for resource in resources {
+            match &resource.spec {
+                Spec::Data(_) | Spec::Environment(_) => self.build_asset(resource),
+                Spec::Compute(compute) => self.build_compute(resource, compute),
+                Spec::Job(job) => self.build_job(resource, job),
+            }
+        }
+    }
+
+    /// The body of a declared data asset or environment; `None` after reporting an error.
+    fn asset_body(&mut self, resource: &Resource, into: Option<&mut Desired>) -> Option<Value> {
+        let address = resource.address.to_string();
+        match &resource.spec {
+            Spec::Data(data) => {
+                let (uri, upload, depends) = self.data_location(data, &address)?;
+                if let Some(desired) = into {
+                    desired.uploads.extend(upload);
+                    desired.depends_on.extend(depends);
+                }
+                Some(translate::data_version(data, &uri))
+            }
+            Spec::Environment(env) => {
+                let (context, upload) = self.build_context(env, &address)?;
+                if let Some(desired) = into {
+                    desired.uploads.extend(upload);
+                }
+                Some(translate::environment_version(env, context.as_deref()))
+            }
+            _ => None,
+        }
+    }
+
+    fn build_asset(&mut self, resource: &Resource) {
+        let address = resource.address.to_string();
+        let Some(settled) = self.settled_by_address.get(&address).cloned() else {
+            return;
+        };
+        let (kind, name, api_version) = match &resource.spec {
+            Spec::Data(data) => (Kind::Data, data.name.value.clone(), api::DATA),
+            Spec::Environment(env) => (
+                Kind::Environment,
+                env.name
+                    .as_ref()
+                    .map(|n| n.value.clone())
+                    .unwrap_or_default(),
+                api::ENVIRONMENT,
+            ),
+            _ => return,
+        };
+        let mut desired = Desired {
+            address,
+            kind,
+            path: format!("{}/{name}/versions/{}", kind.collection(), settled.version),
+            name,
+            version: Some(settled.version.clone()),
+            api_version,
+            body: Value::Null,
+            source: Some(resource.origin.clone()),
+            derived: false,
+            depends_on: BTreeSet::new(),
+            uploads: Vec::new(),
+            versioning: settled.versioning,
+            sensitive: Vec::new(),
+        };
+        let Some(body) = self.asset_body(resource, Some(&mut desired)) else {
+            return;
+        };
+        desired.body = body;
+        self.tag(&mut desired, "/properties/tags");
+        self.objects.push(desired);
+    }
+
+    /// Where a data asset's data lives, uploading local paths.
+    fn data_location(
+        &mut self,
+        data: &Data,
+        address: &str,
+    ) -> Option<(String, Option<Upload>, Option<String>)> {
+        match &data.path.value {
+            DataPath::Local { path, written } => {
+                let upload = self.upload(path, written)?;
+                Some((upload.destination.clone(), Some(upload), None))
+            }
+            DataPath::Datastore { datastore, path } => Some((
+                format!("azureml://datastores/{datastore}/paths/{path}"),
+                None,
+                None,
+            )),
+            DataPath::Uri(uri) => Some((uri.clone(), None, None)),
+            DataPath::Asset(reference) => {
+                let resolved =
+                    self.resolve_asset(Kind::Data, reference, &data.path.loc, address)?;
+                Some((resolved.id, None, resolved.depends_on))
+            }
+        }
+    }
+
+    fn build_context(
+        &mut self,
+        env: &Environment,
+        _address: &str,
+    ) -> Option<(Option<String>, Option<Upload>)> {
+        let Some(build) = &env.build else {
+            return Some((None, None));
+        };
+        match &build.path.value {
+            DataPath::Local { path, written } => {
+                let upload = self.upload(path, written)?;
+                let uri = format!("{}/", upload.destination);
+                Some((Some(uri), Some(upload)))
+            }
+            DataPath::Datastore { datastore, path } => Some((
+                Some(format!("azureml://datastores/{datastore}/paths/{path}")),
+                None,
+            )),
+            DataPath::Uri(uri) => Some((Some(uri.clone()), None)),
+            DataPath::Asset(reference) => Some((Some(reference.to_string()), None)),
+        }
+    }
+
+    /// The upload of a local path to the default datastore, at a destination named by its
+    /// digest so unchanged content lands in the same place.
+    fn upload(&mut self, path: &Path, written: &str) -> Option<Upload> {
+        let Some(artifact) = self.artifact(path) else {
+            self.errors.push(Diagnostic::error(format!(
+                "internal: no digest was computed for {}",
+                path.display()
+            )));
+            return None;
+        };
+        let base = Path::new(written.trim_end_matches('/'))
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .unwrap_or_else(|| {
+                crate::manifest::normalize(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "content".into())
+            });
+        Some(Upload {
+            source: written.to_owned(),
+            local_path: crate::manifest::normalize(path),
+            destination: format!(
+                "azureml://datastores/workspaceblobstore/paths/LocalUpload/{}/{base}",
+                &artifact.digest.hex[..32]
+            ),
+            digest: artifact.digest.hex.clone(),
+            files: artifact.digest.files,
+            bytes: artifact.digest.bytes,
+        })
+    }
+
+    fn build_compute(&mut self, resource: &Resource, compute: &Compute) {
+        let mut desired = Desired {
+            address: resource.address.to_string(),
+            kind: Kind::Compute,
+            name: compute.name.value.clone(),
+            version: None,
+            path: format!("computes/{}", compute.name.value),
+            api_version: api::COMPUTE,
+            body: translate::compute(compute, self.input.location),
+            source: Some(resource.origin.clone()),
+            derived: false,
+            depends_on: BTreeSet::new(),
+            uploads: Vec::new(),
+            versioning: Versioning::Single,
+            sensitive: vec!["/properties/properties/userAccountCredentials/adminUserPassword"],
+        };
+        self.tag(&mut desired, "/tags");
+        self.objects.push(desired);
+    }
+
+    fn build_job(&mut self, resource: &Resource, job: &Job) {
+        let address = resource.address.to_string();
+        let JobBody::Command(command) = &job.body;
+        let mut depends = BTreeSet::new();
+        let mut uploads = Vec::new();
+        let before = self.errors.len();
+
+        let environment_id = self.job_environment(
+            &command.environment.value,
+            &command.environment.loc,
+            &address,
+            &mut depends,
+        );
+        let code_id = command
+            .code
+            .as_ref()
+            .and_then(|code| self.job_code(&code.value, &code.loc, &address, &mut depends));
+        let compute_id = job
+            .compute
+            .as_ref()
+            .and_then(|c| self.job_compute(&c.value, &c.loc, &address, &mut depends));
+        let mut input_uris = BTreeMap::new();
+        for (name, input) in &command.inputs {
+            let JobInput::Data(data) = input else {
+                continue;
+            };
+            let Some(path) = &data.path else { continue };
+            let uri = match &path.value {
+                DataPath::Local {
+                    path: local,
+                    written,
+                } => self.upload(local, written).map(|upload| {
+                    let uri = upload.destination.clone();
+                    uploads.push(upload);
+                    uri
+                }),
+                DataPath::Datastore { datastore, path } => {
+                    Some(format!("azureml://datastores/{datastore}/paths/{path}"))
+                }
+                DataPath::Uri(uri) => Some(uri.clone()),
+                DataPath::Asset(reference) => {
+                    let kind = if data.input_type.ends_with("model") {
+                        Kind::Component
+                    } else {
+                        Kind::Data
+                    };
+                    if kind == Kind::Data {
+                        self.resolve_asset(Kind::Data, reference, &path.loc, &address)
+                            .map(|r| {
+                                depends.extend(r.depends_on);
+                                r.id
+                            })
+                    } else {
+                        Some(reference.to_string())
+                    }
+                }
+            };
+            if let Some(uri) = uri {
+                input_uris.insert(name.clone(), uri);
+            }
+        }
+        if self.errors.len() > before {
+            return;
+        }
+        let mut resolved = ResolvedJob {
+            name: String::new(),
+            environment_id: environment_id.unwrap_or_default(),
+            code_id,
+            compute_id,
+            input_uris,
+            experiment_name: self.input.project.to_owned(),
+        };
+        // The specification hash covers everything the job runs with, before its name (and
+        // the display name defaulting to it) is known.
+        let spec = normalize::spec_hash(
+            Kind::Job,
+            &view(
+                Kind::Job,
+                &translate::command_job(job, &resolved),
+                self.scope(),
+            ),
+        );
+        let explicit_name = job.name.is_some();
+        resolved.name = match &job.name {
+            Some(name) => name.value.clone(),
+            None => format!("{}-{}", job_slug(&resource.address.name), &spec[..10]),
+        };
+        let mut desired = Desired {
+            address,
+            kind: Kind::Job,
+            name: resolved.name.clone(),
+            version: None,
+            path: format!("jobs/{}", resolved.name),
+            api_version: api::COMMAND_JOB,
+            body: translate::command_job(job, &resolved),
+            source: Some(resource.origin.clone()),
+            derived: false,
+            depends_on: depends,
+            uploads,
+            versioning: Versioning::Job {
+                spec: spec.clone(),
+                explicit_name,
+            },
+            sensitive: Vec::new(),
+        };
+        self.tag(&mut desired, "/properties/tags");
+        if self.input.options.ownership_tags
+            && let Some(tags) = desired
+                .body
+                .pointer_mut("/properties/tags")
+                .and_then(Value::as_object_mut)
+        {
+            tags.insert(tags::SPEC.into(), json!(spec));
+        }
+        self.objects.push(desired);
+    }
+
+    fn job_environment(
+        &mut self,
+        source: &EnvSource,
+        at: &Loc,
+        address: &str,
+        depends: &mut BTreeSet<String>,
+    ) -> Option<String> {
+        match source {
+            EnvSource::Ref(reference) => {
+                let resolved = self.resolve_asset(Kind::Environment, reference, at, address)?;
+                depends.extend(resolved.depends_on);
+                Some(resolved.id)
+            }
+            EnvSource::Inline(env) => match &env.name {
+                None => {
+                    let version = translate::anonymous_environment_version(
+                        env,
+                        self.build_hash(env).as_deref(),
+                    );
+                    let path = anonymous_environment_path(&version);
+                    let derived_address = format!(
+                        "environment.{}:{}",
+                        translate::ANONYMOUS_ENVIRONMENT,
+                        &version[..12]
+                    );
+                    if !self.objects.iter().any(|o| o.path == path) {
+                        let (context, upload) = self.build_context(env, address)?;
+                        self.objects.push(Desired {
+                            address: derived_address.clone(),
+                            kind: Kind::Environment,
+                            name: translate::ANONYMOUS_ENVIRONMENT.into(),
+                            version: Some(version),
+                            path: path.clone(),
+                            api_version: api::ENVIRONMENT,
+                            body: translate::environment_version(env, context.as_deref()),
+                            source: None,
+                            derived: true,
+                            depends_on: BTreeSet::new(),
+                            uploads: upload.into_iter().collect(),
+                            versioning: Versioning::Derived,
+                            sensitive: Vec::new(),
+                        });
+                    }
+                    depends.insert(derived_address);
+                    Some(self.scope().resource_id(&path))
+                }
+                Some(name) => {
+                    // An environment file referenced with `file:`: registered under its name.
+                    let version = match &env.version {
+                        VersionSpec::Exact(v) => v.value.clone(),
+                        _ => {
+                            self.errors.push(
+                                Diagnostic::error(format!(
+                                    "environment `{}` referenced by {address} needs a `version`",
+                                    name.value
+                                ))
+                                .at(&name.loc),
+                            );
+                            return None;
+                        }
+                    };
+                    let path = format!("environments/{}/versions/{version}", name.value);
+                    let derived_address = format!("environment.{}:{version}", name.value);
+                    if !self.objects.iter().any(|o| o.path == path) {
+                        let (context, upload) = self.build_context(env, address)?;
+                        let mut desired = Desired {
+                            address: derived_address.clone(),
+                            kind: Kind::Environment,
+                            name: name.value.clone(),
+                            version: Some(version),
+                            path: path.clone(),
+                            api_version: api::ENVIRONMENT,
+                            body: translate::environment_version(env, context.as_deref()),
+                            source: Some(name.loc.clone()),
+                            derived: true,
+                            depends_on: BTreeSet::new(),
+                            uploads: upload.into_iter().collect(),
+                            versioning: Versioning::Pinned,
+                            sensitive: Vec::new(),
+                        };
+                        self.tag(&mut desired, "/properties/tags");
+                        self.objects.push(desired);
+                    }
+                    depends.insert(derived_address);
+                    Some(self.scope().resource_id(&path))
+                }
+            },
+        }
+    }
+
+    fn job_code(
+        &mut self,
+        source: &CodeSource,
+        at: &Loc,
+        address: &str,
+        depends: &mut BTreeSet<String>,
+    ) -> Option<String> {
+        match source {
+            CodeSource::Local { path, written } => {
+                let artifact = self.artifact(path).cloned();
+                let Some(artifact) = artifact else {
+                    self.errors.push(
+                        Diagnostic::error(format!(
+                            "internal: no digest was computed for {}",
+                            path.display()
+                        ))
+                        .at(at),
+                    );
+                    return None;
+                };
+                let sdk_hash = artifact.sdk_hash.clone().unwrap_or_default();
+                if let Some(Some(existing)) = self.snapshot.code_by_hash.get(&sdk_hash) {
+                    return Some(self.scope().resource_id(existing));
+                }
+                let name = uuid_from_digest(&artifact.digest.hex);
+                let path_in_scope = format!("codes/{name}/versions/1");
+                let derived_address = format!("code.{name}");
+                if !self.objects.iter().any(|o| o.path == path_in_scope) {
+                    let upload = self.upload(path, written)?;
+                    self.objects.push(Desired {
+                        address: derived_address.clone(),
+                        kind: Kind::Code,
+                        name: name.clone(),
+                        version: Some("1".into()),
+                        path: path_in_scope.clone(),
+                        api_version: api::CODE,
+                        body: translate::code_version(&upload.destination, &sdk_hash),
+                        source: None,
+                        derived: true,
+                        depends_on: BTreeSet::new(),
+                        uploads: vec![upload],
+                        versioning: Versioning::Derived,
+                        sensitive: Vec::new(),
+                    });
+                }
+                depends.insert(derived_address);
+                Some(self.scope().resource_id(&path_in_scope))
+            }
+            CodeSource::Asset(reference) => {
+                let resolved = self.resolve_asset(Kind::Code, reference, at, address)?;
+                depends.extend(resolved.depends_on);
+                Some(resolved.id)
+            }
+            CodeSource::Uri(uri) => Some(uri.clone()),
+        }
+    }
+
+    fn job_compute(
+        &mut self,
+        written: &str,
+        at: &Loc,
+        address: &str,
+        depends: &mut BTreeSet<String>,
+    ) -> Option<String> {
+        let name = compute_name(written)?;
+        let declared = self
+            .input
+            .resources
+            .iter()
+            .find(|r| matches!(&r.spec, Spec::Compute(c) if c.name.value == name));
+        if let Some(declared) = declared {
+            depends.insert(declared.address.to_string());
+        } else if self.snapshot.object(&format!("computes/{name}")).is_none() {
+            self.errors.push(
+                Diagnostic::error(format!(
+                    "{address} runs on compute `{name}`, which is neither declared in the manifests nor present in the {}",
+                    self.target_words()
+                ))
+                .at(at)
+                .hint("declare it (a YAML file with `type: amlcompute`), or remove `compute:` to run serverless"),
+            );
+            return None;
+        }
+        Some(self.scope().resource_id(&format!("computes/{name}")))
+    }
+
+    fn target_words(&self) -> String {
+        match self.input.target_kind {
+            "local" => "local workspace".into(),
+            _ => self.input.scope.to_string(),
+        }
+    }
+
+    /// Resolves an asset reference against the declarations, then live state.
+    fn resolve_asset(
+        &mut self,
+        kind: Kind,
+        reference: &AssetRef,
+        at: &Loc,
+        from: &str,
+    ) -> Option<Resolved> {
+        let (name, selector) = match reference {
+            AssetRef::Registry { text, .. } => {
+                return Some(Resolved {
+                    id: text.clone(),
+                    depends_on: None,
+                });
+            }
+            _ if reference.is_curated() => {
+                return Some(Resolved {
+                    id: reference.to_string(),
+                    depends_on: None,
+                });
+            }
+            AssetRef::ArmId { id, .. } if self.scope().relative(id).is_none() => {
+                return Some(Resolved {
+                    id: id.clone(),
+                    depends_on: None,
+                });
+            }
+            AssetRef::Workspace { name, version } | AssetRef::ArmId { name, version, .. } => {
+                (name, version)
+            }
+        };
+        let declared = self
+            .settled
+            .get(&(kind, name.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let live = self.snapshot.versions(kind, name);
+        let found = match selector {
+            VersionSel::Exact(version) => {
+                if let Some(d) = declared.iter().find(|d| &d.version == version) {
+                    Some((version.clone(), Some(d.address.clone())))
+                } else if live
+                    .iter()
+                    .any(|v| super::snapshot::version_of(v) == Some(version))
+                {
+                    Some((version.clone(), None))
+                } else {
+                    None
+                }
+            }
+            VersionSel::Label(label) if label == "latest" => {
+                if let Some(d) = declared
+                    .iter()
+                    .max_by(|a, b| version_order(&a.version, &b.version))
+                {
+                    Some((d.version.clone(), Some(d.address.clone())))
+                } else {
+                    self.snapshot
+                        .latest(kind, name)
+                        .and_then(super::snapshot::version_of)
+                        .map(|v| (v.to_owned(), None))
+                }
+            }
+            VersionSel::Label(label) => {
+                self.errors.push(
+                    Diagnostic::error(format!("{from} refers to {kind} `{name}@{label}`: only the label `latest` is supported"))
+                        .at(at),
+                );
+                return None;
+            }
+            VersionSel::Unspecified => {
+                self.errors.push(
+                    Diagnostic::error(format!(
+                        "{from} refers to {kind} `{name}` without a version"
+                    ))
+                    .at(at)
+                    .hint(format!(
+                        "write `azureml:{name}:<version>` or `azureml:{name}@latest`"
+                    )),
+                );
+                return None;
+            }
+        };
+        match found {
+            Some((version, depends_on)) => Some(Resolved {
+                id: self
+                    .scope()
+                    .resource_id(&format!("{}/{name}/versions/{version}", kind.collection())),
+                depends_on,
+            }),
+            None => {
+                let mut diagnostic = Diagnostic::error(format!(
+                    "{from} refers to {kind} `{}`, which is neither declared in the manifests nor present in the {}",
+                    reference_text(name, selector),
+                    self.target_words()
+                ))
+                .at(at);
+                let mut known: Vec<String> = declared.iter().map(|d| d.version.clone()).collect();
+                known.extend(
+                    live.iter()
+                        .filter_map(super::snapshot::version_of)
+                        .map(str::to_owned),
+                );
+                known.sort_by(version_order);
+                known.dedup();
+                if !known.is_empty() {
+                    diagnostic = diagnostic
+                        .hint(format!("known versions of `{name}`: {}", known.join(", ")));
+                }
+                if let Some(declaration) = self
+                    .input
+                    .resources
+                    .iter()
+                    .find(|r| r.address.kind == kind && r.address.name == *name)
+                {
+                    diagnostic = diagnostic.related(
+                        format!("{} is declared", declaration.address),
+                        &declaration.origin,
+                    );
+                }
+                self.errors.push(diagnostic);
+                None
+            }
+        }
+    }
+
+    /// Adds ownership tags at `pointer` (a map of tags) when asked to.
+    fn tag(&self, desired: &mut Desired, pointer: &str) {
+        if !self.input.options.ownership_tags {
+            return;
+        }
+        ensure_map(&mut desired.body, pointer);
+        if let Some(tags) = desired
+            .body
+            .pointer_mut(pointer)
+            .and_then(Value::as_object_mut)
+        {
+            tags.insert(tags::PROJECT.into(), json!(self.input.project));
+            tags.insert(tags::ADDRESS.into(), json!(desired.address));
+        }
+        if desired.kind != Kind::Job {
+            let spec = normalize::spec_hash(
+                desired.kind,
+                &view(desired.kind, &desired.body, self.input.scope),
+            );
+            if let Some(tags) = desired
+                .body
+                .pointer_mut(pointer)
+                .and_then(Value::as_object_mut)
+            {
+                tags.insert(tags::SPEC.into(), json!(spec));
+            }
+        }
+    }
+
+    // 5. Comparison.
+
+    fn compare(&self) -> Vec<Change> {
+        self.objects
+            .iter()
+            .map(|desired| self.compare_one(desired))
+            .collect()
+    }
+
+    fn compare_one(&self, desired: &Desired) -> Change {
+        let scope = self.scope();
+        let live = match desired.kind {
+            Kind::Data | Kind::Environment | Kind::Component
+                if !desired.derived || desired.name != translate::ANONYMOUS_ENVIRONMENT =>
+            {
+                self.snapshot
+                    .version(
+                        desired.kind,
+                        &desired.name,
+                        desired.version.as_deref().unwrap_or_default(),
+                    )
+                    .or_else(|| self.snapshot.object(&desired.path))
+            }
+            _ => self.snapshot.object(&desired.path),
+        };
+        let mut change = self.change_skeleton(desired);
+        let desired_view = view(desired.kind, &desired.body, scope);
+        let Some(live) = live else {
+            change.action = match (&desired.versioning, desired.kind) {
+                (Versioning::Job { .. }, _) => Action::Submit,
+                (_, kind)
+                    if kind.is_versioned()
+                        && !self.snapshot.versions(kind, &desired.name).is_empty()
+                        && !desired.derived =>
+                {
+                    Action::NewVersion
+                }
+                _ => Action::Create,
+            };
+            change.reason = Some(match change.action {
+                Action::Submit => "no job has run with this specification".into(),
+                Action::NewVersion => match &desired.versioning {
+                    Versioning::Chosen { .. } => {
+                        "the content differs from the latest version".into()
+                    }
+                    _ => "this version does not exist yet".into(),
+                },
+                _ => format!("{} does not exist yet", desired.kind),
+            });
+            change.fields =
+                normalize::field_changes(desired.kind, &desired_view, &Value::Object(Map::new()))
+                    .into_iter()
+                    .filter(|f| !f.path.starts_with(&format!("tags.{}", tags::PREFIX)))
+                    .collect();
+            self.requests_for_create(desired, &mut change);
+            return change;
+        };
+        if let Versioning::Job {
+            spec,
+            explicit_name,
+        } = &desired.versioning
+        {
+            return self.compare_job(desired, live, spec, *explicit_name, change);
+        }
+        let live_view = view(desired.kind, live, scope);
+        let fields = normalize::field_changes(desired.kind, &desired_view, &live_view);
+        change.fields = fields;
+        if change.fields.is_empty() {
+            change.action = Action::NoOp;
+            return change;
+        }
+        let replace: Vec<&FieldChange> = change
+            .fields
+            .iter()
+            .filter(|f| normalize::mutability(desired.kind, &f.path) == Mutability::Replace)
+            .collect();
+        if desired.kind.is_versioned() {
+            if !replace.is_empty() {
+                let names: Vec<&str> = replace.iter().map(|f| f.path.as_str()).collect();
+                change.action = Action::Conflict;
+                change.reason = Some(format!(
+                    "version {} already exists with different {}: asset versions are immutable",
+                    desired.version.as_deref().unwrap_or_default(),
+                    names.join(", ")
+                ));
+                let next = self.snapshot.next_version(desired.kind, &desired.name);
+                change.hint = Some(format!(
+                    "set `version: {next}` (the next free version), or use `version: auto`"
+                ));
+                return change;
+            }
+            let restoring = change.fields.iter().any(|f| f.path == "archived");
+            change.action = if restoring {
+                Action::Restore
+            } else {
+                Action::Update
+            };
+            change.reason = Some(if restoring {
+                "the version is archived".into()
+            } else {
+                "only tags or description changed".into()
+            });
+            let body = merge_foreign_tags(&desired.body, live, "/properties/tags");
+            change
+                .requests
+                .push(self.request("PUT", desired, Some(body)));
+            return change;
+        }
+        // Computes.
+        if !replace.is_empty() {
+            change.action = Action::Replace;
+            let names: Vec<&str> = replace.iter().map(|f| f.path.as_str()).collect();
+            change.reason = Some(format!("{} cannot change in place", names.join(", ")));
+            let mut delete = self.request("DELETE", desired, None);
+            delete.path.push_str("?underlyingResourceAction=Delete");
+            change.requests.push(delete);
+            change
+                .requests
+                .push(self.request("PUT", desired, Some(desired.body.clone())));
+            return change;
+        }
+        change.action = Action::Update;
+        let puts = change
+            .fields
+            .iter()
+            .any(|f| normalize::mutability(desired.kind, &f.path) == Mutability::Put);
+        if puts {
+            change.reason = Some("tags or description changed".into());
+            let body = merge_foreign_tags(&desired.body, live, "/tags");
+            change
+                .requests
+                .push(self.request("PUT", desired, Some(body)));
+        } else {
+            change.reason = Some("scale settings change in place".into());
+            let scale = desired
+                .body
+                .pointer("/properties/properties/scaleSettings")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let patch = json!({"properties": {"properties": {"scaleSettings": scale}}});
+            change
+                .requests
+                .push(self.request("PATCH", desired, Some(patch)));
+        }
+        change
+    }
+
+    fn compare_job(
+        &self,
+        desired: &Desired,
+        live: &Value,
+        spec: &str,
+        explicit_name: bool,
+        mut change: Change,
+    ) -> Change {
+        let live_spec = live
+            .pointer(&format!(
+                "/properties/tags/{}",
+                tags::SPEC.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        change.status = live
+            .pointer("/properties/status")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if live_spec == Some(spec) || (!self.input.options.ownership_tags && !explicit_name) {
+            change.action = Action::NoOp;
+            change.reason = Some("a job with this specification already ran".into());
+            return change;
+        }
+        let live_view = view(Kind::Job, live, self.scope());
+        let desired_view = view(Kind::Job, &desired.body, self.scope());
+        change.fields = normalize::field_changes(Kind::Job, &desired_view, &live_view)
+            .into_iter()
+            .filter(|f| !f.path.starts_with(&format!("tags.{}", tags::PREFIX)))
+            .collect();
+        change.action = Action::Conflict;
+        change.reason = Some(format!(
+            "job name `{}` is taken by a job with a different specification",
+            desired.name
+        ));
+        change.hint = Some(if explicit_name {
+            "rename the job, or remove `name:` so amlops names each specification itself".into()
+        } else {
+            "another job already uses this derived name; set `name:` explicitly".into()
+        });
+        change
+    }
+
+    fn change_skeleton(&self, desired: &Desired) -> Change {
+        Change {
+            address: desired.address.clone(),
+            kind: desired.kind,
+            name: desired.name.clone(),
+            version: desired.version.clone(),
+            action: Action::NoOp,
+            reason: None,
+            source: desired
+                .source
+                .as_ref()
+                .map(|l| format!("{}:{}", l.file.display, l.line)),
+            derived: desired.derived,
+            depends_on: desired.depends_on.iter().cloned().collect(),
+            fields: Vec::new(),
+            requests: Vec::new(),
+            uploads: desired.uploads.clone(),
+            hint: None,
+            status: None,
+        }
+    }
+
+    fn requests_for_create(&self, desired: &Desired, change: &mut Change) {
+        change
+            .requests
+            .push(self.request("PUT", desired, Some(desired.body.clone())));
+        for field in &mut change.fields {
+            if desired
+                .sensitive
+                .iter()
+                .any(|p| pointer_matches_view(p, &field.path))
+            {
+                field.after = Some(json!(SENSITIVE));
+            }
+        }
+    }
+
+    fn request(&self, method: &str, desired: &Desired, body: Option<Value>) -> Request {
+        let shown = body.as_ref().map(|b| redact(b, &desired.sensitive));
+        let secret = body.filter(|b| Some(b) != shown.as_ref());
+        Request {
+            method: method.into(),
+            path: self.scope().resource_id(&desired.path),
+            api_version: desired.api_version.into(),
+            body: shown,
+            secret_body: secret,
+        }
+    }
+}
+
+impl Job {
+    fn body_code(&self) -> Option<&crate::diag::Located<CodeSource>> {
+        let JobBody::Command(command) = &self.body;
+        command.code.as_ref()
+    }
+}
+
+struct Resolved {
+    id: String,
+    /// The address of the declared resource it resolves to, if declared.
+    depends_on: Option<String>,
+}
+
+fn reference_queries(kind: Kind, reference: &AssetRef, wanted: &mut BTreeSet<Query>) {
+    match reference {
+        AssetRef::Workspace { name, .. } if !reference.is_curated() => {
+            wanted.insert(Query::Versions {
+                kind,
+                name: name.clone(),
+            });
+        }
+        AssetRef::ArmId { name, .. } => {
+            wanted.insert(Query::Versions {
+                kind,
+                name: name.clone(),
+            });
+        }
+        _ => {}
+    }
+}
+
+fn reference_text(name: &str, selector: &VersionSel) -> String {
+    match selector {
+        VersionSel::Exact(v) => format!("{name}:{v}"),
+        VersionSel::Label(l) => format!("{name}@{l}"),
+        VersionSel::Unspecified => name.to_owned(),
+    }
+}
+
+/// Orders versions numerically when both are numbers, else as text.
+fn version_order(a: &String, b: &String) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// `azureml:cpu` and `cpu` name a compute; `serverless` (or nothing) means serverless.
+fn compute_name(written: &str) -> Option<&str> {
+    let name = written.strip_prefix("azureml:").unwrap_or(written).trim();
+    if name.is_empty() || name.eq_ignore_ascii_case("serverless") || name.starts_with("${{") {
+        None
+    } else {
+        Some(name)
+    }
+}
+
+fn anonymous_environment_path(version: &str) -> String {
+    format!(
+        "environments/{}/versions/{version}",
+        translate::ANONYMOUS_ENVIRONMENT
+    )
+}
+
+/// A lowercase name part for derived job names.
+fn job_slug(name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let slug = slug.trim_matches('-').to_owned();
+    if slug.is_empty() {
+        "job".into()
+    } else {
+        slug.chars().take(40).collect()
+    }
+}
+
+/// A UUID-shaped name from a digest, for code snapshots (the SDK names them with UUIDs).
+fn uuid_from_digest(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The version `version: auto` gives: a short hash of the content (without the fields that
+/// may change in place, so a new tag never makes a new version).
+fn content_version(kind: Kind, body: &Value, scope: &Scope) -> String {
+    let content = content_view(kind, body, scope);
+    let text = serde_json::to_string(&content).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))[..12].to_owned()
+}
+
+fn content_view(kind: Kind, body: &Value, scope: &Scope) -> Value {
+    let mut v = view(kind, body, scope);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("description");
+        map.remove("tags");
+        map.remove("archived");
+    }
+    v
+}
+
+fn same_content(kind: Kind, desired: &Value, live: &Value, scope: &Scope) -> bool {
+    content_view(kind, desired, scope) == content_view(kind, live, scope)
+}
+
+fn ensure_map(body: &mut Value, pointer: &str) {
+    let mut current = body;
+    for key in pointer.trim_start_matches('/').split('/') {
+        let Some(map) = current.as_object_mut() else {
+            return;
+        };
+        current = map
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if current.is_null() {
+            *current = Value::Object(Map::new());
+        }
+    }
+}
+
+/// The desired body with the live object's tags that the manifest does not declare, so an
+/// update never removes tags others set.
+fn merge_foreign_tags(desired: &Value, live: &Value, pointer: &str) -> Value {
+    let mut body = desired.clone();
+    let Some(live_tags) = live.pointer(pointer).and_then(Value::as_object) else {
+        return body;
+    };
+    ensure_map(&mut body, pointer);
+    if let Some(tags) = body.pointer_mut(pointer).and_then(Value::as_object_mut) {
+        for (key, value) in live_tags {
+            tags.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    body
+}
+
+fn redact(body: &Value, sensitive: &[&str]) -> Value {
+    let mut shown = body.clone();
+    for pointer in sensitive {
+        if let Some(value) = shown.pointer_mut(pointer) {
+            *value = json!(SENSITIVE);
+        }
+    }
+    shown
+}
+
+/// Whether a view path shows the secret at a body pointer.
+fn pointer_matches_view(pointer: &str, view_path: &str) -> bool {
+    pointer.ends_with("adminUserPassword") && view_path.ends_with("admin_password")
+}
+
+/// Orders changes so every change comes after what it depends on; ties keep a stable order
+/// (computes, code, data, environments, components, jobs; then by address).
+fn order(changes: Vec<Change>) -> Result<Vec<Change>, Diagnostic> {
+    let index: BTreeMap<&str, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.address.as_str(), i))
+        .collect();
+    let mut pending: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for (i, change) in changes.iter().enumerate() {
+        let deps = change
+            .depends_on
+            .iter()
+            .filter_map(|d| index.get(d.as_str()).copied())
+            .collect();
+        pending.insert(i, deps);
+    }
+    let key = |i: usize| (changes[i].kind, changes[i].address.clone());
+    let mut sorted = Vec::with_capacity(changes.len());
+    let mut done = BTreeSet::new();
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .filter(|(_, deps)| deps.iter().all(|d| done.contains(d)))
+            .map(|(i, _)| *i)
+            .min_by_key(|i| key(*i));
+        let Some(next) = ready else {
+            let stuck: Vec<&str> = pending
+                .keys()
+                .map(|i| changes[*i].address.as_str())
+                .collect();
+            let first = changes[*pending.keys().next().expect("non-empty")].clone();
+            let ends = first
+                .depends_on
+                .iter()
+                .find(|d| stuck.contains(&d.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            return Err(Diagnostic::error(format!(
+                "dependency cycle between {} and {ends}: {}",
+                first.address,
+                stuck.join(" → ")
+            )));
+        };
+        pending.remove(&next);
+        done.insert(next);
+        sorted.push(next);
+    }
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    Ok(sorted.into_iter().filter_map(|i| slots[i].take()).collect())
+}

@@ -1,0 +1,341 @@
+//! ARM bodies seen in the manifest's vocabulary.
+//!
+//! Plans compare what amlops would send with what the workspace holds, and show the
+//! difference with the keys users wrote (`max_instances`, not `scaleSettings.maxNodeCount`).
+//! Both sides go through the same view, so a field can only differ if its value differs.
+//! Read-only and server-filled fields have no place in a view, so they can never show up as
+//! changes.
+
+use serde_json::{Map, Value, json};
+
+use crate::model::Kind;
+use crate::scope::Scope;
+use crate::translate::parse_iso_duration;
+
+/// The view of a `kind` body. ARM ids inside `scope` are shown as `azureml:` references.
+pub fn view(kind: Kind, body: &Value, scope: &Scope) -> Value {
+    let properties = body.get("properties").cloned().unwrap_or(Value::Null);
+    let mut out = Map::new();
+    match kind {
+        Kind::Data => data(&properties, &mut out),
+        Kind::Environment => environment(&properties, &mut out),
+        Kind::Code => code(&properties, &mut out),
+        Kind::Compute => compute(body, &properties, &mut out),
+        Kind::Job => job(&properties, scope, &mut out),
+        Kind::Component => {
+            copy(&properties, "componentSpec", &mut out, "spec");
+        }
+    }
+    if kind.is_versioned() || kind == Kind::Job {
+        copy(&properties, "description", &mut out, "description");
+        copy_map(&properties, "tags", &mut out, "tags");
+        copy_map(&properties, "properties", &mut out, "properties");
+        if properties.get("isArchived").and_then(Value::as_bool) == Some(true) {
+            out.insert("archived".into(), json!(true));
+        }
+    }
+    Value::Object(out)
+}
+
+fn copy(from: &Value, key: &str, out: &mut Map<String, Value>, as_key: &str) {
+    if let Some(value) = from.get(key).filter(|v| !v.is_null()) {
+        out.insert(as_key.into(), value.clone());
+    }
+}
+
+/// Copies a map, leaving it out when empty: an empty map and no map mean the same.
+fn copy_map(from: &Value, key: &str, out: &mut Map<String, Value>, as_key: &str) {
+    if let Some(map) = from.get(key).and_then(Value::as_object)
+        && !map.is_empty()
+    {
+        out.insert(as_key.into(), Value::Object(map.clone()));
+    }
+}
+
+fn data(properties: &Value, out: &mut Map<String, Value>) {
+    copy(properties, "dataType", out, "type");
+    copy(properties, "dataUri", out, "path");
+}
+
+fn environment(properties: &Value, out: &mut Map<String, Value>) {
+    copy(properties, "image", out, "image");
+    copy(properties, "condaFile", out, "conda_file");
+    if let Some(build) = properties.get("build").filter(|b| !b.is_null()) {
+        let mut view = Map::new();
+        copy(build, "contextUri", &mut view, "path");
+        let dockerfile = build
+            .get("dockerfilePath")
+            .and_then(Value::as_str)
+            .unwrap_or("Dockerfile");
+        view.insert("dockerfile_path".into(), json!(dockerfile));
+        out.insert("build".into(), Value::Object(view));
+    }
+    let os = properties
+        .get("osType")
+        .and_then(Value::as_str)
+        .unwrap_or("Linux");
+    out.insert("os_type".into(), json!(os.to_ascii_lowercase()));
+    if let Some(config) = properties.get("inferenceConfig").filter(|c| !c.is_null()) {
+        out.insert("inference_config".into(), snake_keys(config));
+    }
+}
+
+fn code(properties: &Value, out: &mut Map<String, Value>) {
+    copy(properties, "codeUri", out, "path");
+}
+
+fn compute(body: &Value, properties: &Value, out: &mut Map<String, Value>) {
+    let compute_type = properties
+        .get("computeType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    out.insert("type".into(), json!(compute_type.to_ascii_lowercase()));
+    copy(body, "location", out, "location");
+    copy(properties, "description", out, "description");
+    copy_map(body, "tags", out, "tags");
+    if let Some(identity) = body.get("identity").filter(|i| !i.is_null()) {
+        out.insert("identity".into(), identity_view(identity));
+    }
+    let Some(aml) = properties.get("properties") else {
+        return;
+    };
+    copy(aml, "vmSize", out, "size");
+    let tier = match aml.get("vmPriority").and_then(Value::as_str) {
+        Some("LowPriority") => "low_priority",
+        _ => "dedicated",
+    };
+    out.insert("tier".into(), json!(tier));
+    if let Some(scale) = aml.get("scaleSettings") {
+        copy(scale, "minNodeCount", out, "min_instances");
+        copy(scale, "maxNodeCount", out, "max_instances");
+        if let Some(idle) = scale
+            .get("nodeIdleTimeBeforeScaleDown")
+            .and_then(Value::as_str)
+        {
+            let seconds = parse_iso_duration(idle)
+                .map(Value::from)
+                .unwrap_or_else(|| json!(idle));
+            out.insert("idle_time_before_scale_down".into(), seconds);
+        }
+    }
+    match aml
+        .get("remoteLoginPortPublicAccess")
+        .and_then(Value::as_str)
+    {
+        Some("Enabled") => {
+            out.insert("ssh_public_access_enabled".into(), json!(true));
+        }
+        Some("Disabled") => {
+            out.insert("ssh_public_access_enabled".into(), json!(false));
+        }
+        _ => {}
+    }
+    let public_ip = aml
+        .get("enableNodePublicIp")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    out.insert("enable_node_public_ip".into(), json!(public_ip));
+    if let Some(user) = aml.pointer("/userAccountCredentials/adminUserName") {
+        out.insert("ssh_settings".into(), json!({ "admin_username": user }));
+    }
+    if let Some(subnet) = aml.pointer("/subnet/id") {
+        out.insert("network_settings".into(), json!({ "subnet": subnet }));
+    }
+}
+
+fn identity_view(identity: &Value) -> Value {
+    let kind = identity
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("None");
+    let mut view = json!({ "type": camel_to_snake(kind) });
+    if let Some(assigned) = identity
+        .get("userAssignedIdentities")
+        .and_then(Value::as_object)
+    {
+        let ids: Vec<Value> = assigned
+            .keys()
+            .map(|id| json!({ "resource_id": id }))
+            .collect();
+        view["user_assigned_identities"] = Value::Array(ids);
+    }
+    view
+}
+
+fn job(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
+    let job_type = properties
+        .get("jobType")
+        .and_then(Value::as_str)
+        .unwrap_or("Command");
+    out.insert("type".into(), json!(job_type.to_ascii_lowercase()));
+    copy(properties, "displayName", out, "display_name");
+    copy(properties, "experimentName", out, "experiment_name");
+    copy(properties, "command", out, "command");
+    for (rest, yaml) in [
+        ("codeId", "code"),
+        ("environmentId", "environment"),
+        ("computeId", "compute"),
+    ] {
+        if let Some(id) = properties.get(rest).and_then(Value::as_str) {
+            out.insert(yaml.into(), json!(short_reference(id, scope)));
+        }
+    }
+    if let Some(inputs) = properties
+        .get("inputs")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+    {
+        let view: Map<String, Value> = inputs
+            .iter()
+            .map(|(name, input)| (name.clone(), input_view(input, scope)))
+            .collect();
+        out.insert("inputs".into(), Value::Object(view));
+    }
+    if let Some(outputs) = properties
+        .get("outputs")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+    {
+        let view: Map<String, Value> = outputs
+            .iter()
+            .map(|(name, output)| {
+                let mut fields = Map::new();
+                for (rest, yaml) in [
+                    ("jobOutputType", "type"),
+                    ("uri", "path"),
+                    ("mode", "mode"),
+                    ("assetName", "name"),
+                    ("assetVersion", "version"),
+                ] {
+                    copy(output, rest, &mut fields, yaml);
+                }
+                (name.clone(), Value::Object(fields))
+            })
+            .collect();
+        out.insert("outputs".into(), Value::Object(view));
+    }
+    copy_map(
+        properties,
+        "environmentVariables",
+        out,
+        "environment_variables",
+    );
+    for (rest, yaml) in [
+        ("resources", "resources"),
+        ("distribution", "distribution"),
+        ("limits", "limits"),
+        ("identity", "identity"),
+        ("services", "services"),
+        ("queueSettings", "queue_settings"),
+    ] {
+        if let Some(value) = properties.get(rest).filter(|v| !v.is_null()) {
+            out.insert(yaml.into(), snake_keys(value));
+        }
+    }
+}
+
+fn input_view(input: &Value, scope: &Scope) -> Value {
+    match input.get("jobInputType").and_then(Value::as_str) {
+        Some("literal") => input.get("value").cloned().unwrap_or(Value::Null),
+        kind => {
+            let mut fields = Map::new();
+            fields.insert("type".into(), json!(kind.unwrap_or_default()));
+            if let Some(uri) = input.get("uri").and_then(Value::as_str) {
+                fields.insert("path".into(), json!(short_reference(uri, scope)));
+            }
+            copy(input, "mode", &mut fields, "mode");
+            Value::Object(fields)
+        }
+    }
+}
+
+/// `…/workspaces/w/environments/e/versions/2` inside `scope` reads `azureml:e:2`; a compute
+/// id reads `azureml:cpu`. Other ids and URIs are shown as they are.
+pub fn short_reference(id: &str, scope: &Scope) -> String {
+    let Some(relative) = scope.relative(id) else {
+        return id.to_owned();
+    };
+    match relative.split('/').collect::<Vec<_>>().as_slice() {
+        [_, name, "versions", version] => format!("azureml:{name}:{version}"),
+        ["computes", name] => format!("azureml:{name}"),
+        _ => id.to_owned(),
+    }
+}
+
+/// `camelCase` keys to `snake_case`, recursively.
+pub fn snake_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (camel_to_snake(k), snake_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+pub fn camel_to_snake(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for (i, ch) in text.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with(['_', ',']) {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_in_yaml_words() {
+        let body = json!({
+            "location": "eastus",
+            "properties": {"computeType": "AmlCompute", "disableLocalAuth": true, "provisioningState": "Succeeded",
+                "properties": {"vmSize": "STANDARD_DS3_V2", "remoteLoginPortPublicAccess": "NotSpecified", "enableNodePublicIp": true,
+                    "scaleSettings": {"maxNodeCount": 4, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT2M"},
+                    "currentNodeCount": 0}}
+        });
+        assert_eq!(
+            view(Kind::Compute, &body, &Scope::local()),
+            json!({"type": "amlcompute", "location": "eastus", "size": "STANDARD_DS3_V2", "tier": "dedicated",
+                "min_instances": 0, "max_instances": 4, "idle_time_before_scale_down": 120, "enable_node_public_ip": true})
+        );
+    }
+
+    #[test]
+    fn references_are_shortened_inside_the_scope() {
+        let scope = Scope::workspace("s", "r", "w");
+        assert_eq!(
+            short_reference(&scope.resource_id("environments/e/versions/2"), &scope),
+            "azureml:e:2"
+        );
+        assert_eq!(
+            short_reference(&scope.resource_id("computes/cpu"), &scope),
+            "azureml:cpu"
+        );
+        assert_eq!(
+            short_reference(
+                "azureml://registries/r/environments/e/labels/latest",
+                &scope
+            ),
+            "azureml://registries/r/environments/e/labels/latest"
+        );
+    }
+
+    #[test]
+    fn snake_case() {
+        assert_eq!(camel_to_snake("instanceCount"), "instance_count");
+        assert_eq!(
+            camel_to_snake("SystemAssigned,UserAssigned"),
+            "system_assigned,user_assigned"
+        );
+    }
+}
