@@ -137,7 +137,7 @@ fn analyse(path: &Path, bytes: &[u8]) -> notebook::Analysis {
 
 fn target(path: &Path) -> Target {
     Target {
-        compute: Some("cpu-cluster".to_string()),
+        compute: None,
         image: notebook::DEFAULT_IMAGE.to_string(),
         notebook_dir: "../notebooks".to_string(),
         notebook_file: path.file_name().unwrap().to_string_lossy().into_owned(),
@@ -207,9 +207,19 @@ fn corpus_outcomes() {
                         failures.push(format!("{file}: parameter {name} missing from {names:?}"));
                     }
                 }
-                let out = scratch.path().join(&analysis.name);
-                let files = notebook::convert(&analysis, &target(&path));
-                write(&out, &files);
+                // Lay out out/<name> and notebooks/<owner>/ side by side, plus the `data/` folder
+                // two levels above the notebook that the mlops-project-template prep notebook
+                // reads, so relative data paths resolve as they would in the upstream repo.
+                let owner = file.split('/').next().unwrap();
+                std::fs::create_dir_all(scratch.path().join("notebooks").join(owner)).unwrap();
+                std::fs::create_dir_all(scratch.path().join("data")).unwrap();
+                let out = scratch.path().join("out").join(&analysis.name);
+                let target = Target {
+                    notebook_dir: format!("../../notebooks/{owner}"),
+                    ..target(&path)
+                };
+                write(&out, &notebook::convert(&analysis, &target));
+                check_manifests(&out, scratch.path(), &mut failures);
                 if python {
                     check_script(&out, &analysis, parameters, &mut failures);
                 }
@@ -217,6 +227,32 @@ fn corpus_outcomes() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `amlops validate` and `amlops plan` accept the output folder as it is.
+fn check_manifests(out: &Path, scratch: &Path, failures: &mut Vec<String>) {
+    let amlops = env!("CARGO_BIN_EXE_amlops");
+    let validate = Command::new(amlops)
+        .arg("validate")
+        .arg(out)
+        .output()
+        .unwrap();
+    if !validate.status.success() {
+        let stderr = String::from_utf8_lossy(&validate.stderr);
+        failures.push(format!("{}: validate failed:\n{stderr}", out.display()));
+        return;
+    }
+    let plan = Command::new(amlops)
+        .arg("plan")
+        .arg(out)
+        .arg("--data-dir")
+        .arg(scratch.join("workspace"))
+        .output()
+        .unwrap();
+    if !plan.status.success() {
+        let stderr = String::from_utf8_lossy(&plan.stderr);
+        failures.push(format!("{}: plan failed:\n{stderr}", out.display()));
+    }
 }
 
 fn check_script(
@@ -390,17 +426,20 @@ fn cli_converts_into_a_folder() {
             notebook: path,
             common: cli_notebook::CommonArgs {
                 out: scratch.path().to_path_buf(),
-                compute: None,
+                compute: Some("cpu-cluster".to_string()),
                 requirements: None,
                 image: notebook::DEFAULT_IMAGE.to_string(),
                 name: None,
                 data: Vec::new(),
+                use_injected: false,
                 json: true,
             },
         },
     };
     let code = cli_notebook::run(args).unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
+    let job = std::fs::read_to_string(scratch.path().join("job.yml")).unwrap();
+    assert!(job.contains("\ncompute: azureml:cpu-cluster\n"), "{job}");
     for file in [
         "job.yml",
         "environment.yml",
@@ -565,4 +604,81 @@ fn pandas_notebook_runs_to_completion() {
         .map(|c| c.stdout.as_str())
         .collect();
     assert_eq!(String::from_utf8_lossy(&run.stdout), printed);
+}
+
+/// The offline notebook, converted with the values of its last papermill run, applied as an
+/// amlops job on the local workspace: the job prints what the notebook printed.
+#[test]
+fn offline_notebook_runs_as_a_local_job() {
+    let Some(corpus) = corpus() else { return };
+    if !python3() {
+        return;
+    }
+    let path = corpus.join("nteract__papermill/binder__cli-simple__simple_output.ipynb");
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("job");
+    let args = cli_notebook::NotebookArgs {
+        command: cli_notebook::NotebookCommand::Convert {
+            notebook: path.clone(),
+            common: cli_notebook::CommonArgs {
+                out: out.clone(),
+                compute: None,
+                requirements: None,
+                image: notebook::DEFAULT_IMAGE.to_string(),
+                name: None,
+                data: Vec::new(),
+                use_injected: true,
+                json: true,
+            },
+        },
+    };
+    assert_eq!(
+        cli_notebook::run(args).unwrap(),
+        std::process::ExitCode::SUCCESS
+    );
+    std::fs::remove_file(out.join("report.json")).unwrap();
+    let amlops = env!("CARGO_BIN_EXE_amlops");
+    let workspace = scratch.path().join("workspace");
+    let validate = Command::new(amlops)
+        .arg("validate")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        validate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    let apply = Command::new(amlops)
+        .arg("apply")
+        .arg(&out)
+        .arg("--auto-approve")
+        .arg("--data-dir")
+        .arg(&workspace)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&apply.stdout);
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert!(apply.status.success(), "{stdout}\n{stderr}");
+    let logs = Command::new(amlops)
+        .args(["logs", "job.job"])
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(&workspace)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&logs.stdout);
+    let bytes = std::fs::read(&path).unwrap();
+    let printed: String = notebook::read_notebook(&bytes)
+        .unwrap()
+        .cells
+        .iter()
+        .map(|cell| cell.stdout.as_str())
+        .collect();
+    assert_eq!(printed, "Hello\n");
+    assert!(
+        log.contains(&printed),
+        "job log:\n{log}{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
 }

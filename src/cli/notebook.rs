@@ -63,6 +63,9 @@ pub struct CommonArgs {
     /// Bind an input the notebook reads from an absolute path: NAME=PATH_OR_ASSET.
     #[arg(long, value_name = "NAME=PATH")]
     pub data: Vec<String>,
+    /// Use the values of the last papermill run (`injected-parameters` cell) as defaults.
+    #[arg(long)]
+    pub use_injected: bool,
     /// Print the report as JSON instead of Markdown.
     #[arg(long)]
     pub json: bool,
@@ -162,6 +165,7 @@ fn options(common: &CommonArgs) -> anyhow::Result<Options> {
         name: common.name.clone(),
         requirements,
         data,
+        use_injected: common.use_injected,
     })
 }
 

@@ -60,6 +60,8 @@ pub struct Options {
     pub requirements: Option<(String, String)>,
     /// `NAME=PATH` bindings for inputs the notebook reads from absolute local paths.
     pub data: Vec<(String, String)>,
+    /// Take the defaults from the `injected-parameters` cell of the last papermill run.
+    pub use_injected: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -245,7 +247,7 @@ pub fn analyze(
     let mut state = State::new(notebook, info, stem, options);
     if state.gate_language(notebook) {
         state.classify_cells(notebook);
-        state.find_parameters(notebook);
+        state.find_parameters(notebook, options);
         state.decide_statements(notebook);
         state.check_names();
         state.check_calls();
@@ -619,12 +621,15 @@ impl State {
     }
 
     /// Stage 3.
-    fn find_parameters(&mut self, notebook: &Notebook) {
+    fn find_parameters(&mut self, notebook: &Notebook, options: &Options) {
         let tagged = notebook.cells.iter().find(|cell| {
             cell.kind == CellKind::Code && cell.tags.iter().any(|tag| tag == "parameters")
         });
         if let Some(cell) = tagged {
             self.tagged_parameters(cell.index);
+            if options.use_injected {
+                self.use_injected_values();
+            }
             return;
         }
         for work_index in 0..self.work.len() {
@@ -677,6 +682,25 @@ impl State {
         self.param_statements.insert(statement);
         self.analysis.parameters = found;
         self.analysis.param_source = Some(source);
+    }
+
+    /// Replaces defaults with the literal values papermill injected last time.
+    fn use_injected_values(&mut self) {
+        for (name, source) in &self.analysis.injected {
+            let Some(parameter) = self.analysis.parameters.iter_mut().find(|p| &p.name == name)
+            else {
+                continue;
+            };
+            let Ok(parsed) = ruff_python_parser::parse_expression(source) else {
+                continue;
+            };
+            if let Some(value) = params::literal(parsed.expr()) {
+                parameter.ty = value.ty.or(parameter.ty);
+                parameter.default = value.value;
+                parameter.default_source = source.clone();
+                parameter.origin = format!("{} (value injected by papermill)", parameter.origin);
+            }
+        }
     }
 
     fn tagged_parameters(&mut self, cell: usize) {
