@@ -199,3 +199,17 @@ fn notebook_reader_survives_random_input() {
     }
     eprintln!("notebook fuzz: {runs} inputs in {seconds} s, no panic");
 }
+
+/// Inputs that once panicked, kept as regressions.
+#[test]
+fn fuzz_regressions() {
+    // cargo fuzz: ruff_python_parser 0.0.10 panics when error recovery meets a `;` escape where
+    // it expects an expression (minimised: `def?(,\n;`).
+    exercise(include_bytes!(
+        "data/notebook-fuzz/ruff-escape-in-expression.ipynb"
+    ));
+    exercise(
+        br#"{"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": "def?(,\n;", "outputs": []}]}"#,
+    );
+}

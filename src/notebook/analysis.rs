@@ -687,7 +687,11 @@ impl State {
     /// Replaces defaults with the literal values papermill injected last time.
     fn use_injected_values(&mut self) {
         for (name, source) in &self.analysis.injected {
-            let Some(parameter) = self.analysis.parameters.iter_mut().find(|p| &p.name == name)
+            let Some(parameter) = self
+                .analysis
+                .parameters
+                .iter_mut()
+                .find(|p| &p.name == name)
             else {
                 continue;
             };

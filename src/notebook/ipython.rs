@@ -172,6 +172,12 @@ fn line_magic(value: &str) -> Treatment {
             "`%pylab` star-imports numpy and matplotlib".to_string(),
             "import numpy and matplotlib.pyplot explicitly",
         ),
+        "autocall" => refuse(
+            "NB033",
+            "IPython autocall syntax (`/f x`, `,f x`, `;f x`) has no Python equivalent here"
+                .to_string(),
+            "write the call with parentheses",
+        ),
         "sx" | "system" | "store" | "bookmark" | "capture" => refuse(
             "NB033",
             format!("`%{name}` needs IPython"),

@@ -84,6 +84,19 @@ impl PreparedCell {
         let (cell_magic, body, line_offset) = split_cell_magic(source);
         let mut text = body.to_string();
         let mut automagic_lines = Vec::new();
+        let plain = parse_plain(&text);
+        if plain.errors().is_empty() {
+            let line_starts = line_starts(&text);
+            return PreparedCell {
+                cell_magic,
+                text,
+                line_offset,
+                parsed: plain,
+                line_starts,
+                automagic_lines,
+            };
+        }
+        text = spell_out_escapes(&text, &plain);
         let mut parsed = parse(&text);
         // Each round fixes one line; a cell cannot have more automagic lines than lines.
         for _ in 0..text.lines().count() {
@@ -156,6 +169,65 @@ impl PreparedCell {
         let line = self.line_starts.partition_point(|start| *start <= offset);
         self.line_starts[line.saturating_sub(1)]
     }
+}
+
+/// Parses without IPython syntax: the fast path for cells that are plain Python.
+fn parse_plain(text: &str) -> Parsed<ModModule> {
+    let options = ParseOptions::from(PySourceType::Python).with_target_version(TARGET_PYTHON);
+    match ruff_python_parser::parse_unchecked(text, options).try_into_module() {
+        Some(module) => module,
+        None => parse_unchecked_source(text, PySourceType::Python),
+    }
+}
+
+/// Rewrites line escapes that start with `?`, `/`, `;` or `,` into the `%` magics IPython
+/// turns them into (`?x` is `%pinfo x`; the others are autocall).
+///
+/// ruff_python_parser 0.0.10 panics ("IPython escape command expression is only allowed for %
+/// and !") when error recovery meets one of these escapes where it expects an expression, as
+/// in `def?(,\n;`; `%` and `!` escapes are safe there. Lines that start inside a string are left
+/// alone. TODO(#6): a continuation line that starts with `,` in a cell that also holds IPython
+/// syntax is read as an autocall and then refused as a syntax error.
+fn spell_out_escapes(text: &str, plain: &Parsed<ModModule>) -> String {
+    let strings: Vec<TextRange> = plain
+        .tokens()
+        .iter()
+        .filter(|token| is_string_content(token.kind()))
+        .map(ruff_text_size::Ranged::range)
+        .collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let inside = strings
+            .iter()
+            .any(|range| range.start().to_usize() < offset && offset < range.end().to_usize());
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let rewritten = match trimmed.chars().next() {
+            _ if inside => None,
+            Some('?') if trimmed.starts_with("??") => Some(format!("%pinfo2 {}", &trimmed[2..])),
+            Some('?') => Some(format!("%pinfo {}", &trimmed[1..])),
+            Some('/' | ';' | ',') => Some(format!("%autocall {}", &trimmed[1..])),
+            _ => None,
+        };
+        match rewritten {
+            Some(rewritten) => {
+                out.push_str(indent);
+                out.push_str(&rewritten);
+            }
+            None => out.push_str(line),
+        }
+        offset += line.len();
+    }
+    out
+}
+
+fn is_string_content(kind: ruff_python_ast::token::TokenKind) -> bool {
+    use ruff_python_ast::token::TokenKind;
+    matches!(
+        kind,
+        TokenKind::String | TokenKind::FStringMiddle | TokenKind::TStringMiddle
+    )
 }
 
 fn parse(text: &str) -> Parsed<ModModule> {
@@ -259,6 +331,18 @@ mod tests {
         let cell = PreparedCell::new("ls = [1]\npwd\n");
         assert!(cell.automagic_lines.is_empty());
         assert!(cell.syntax_problems().is_empty());
+    }
+
+    #[test]
+    fn escapes_that_crash_the_parser_are_spelled_out() {
+        // Found by cargo fuzz: ruff_python_parser 0.0.10 panics on this input in notebook mode.
+        let cell = PreparedCell::new("def?(,\n;");
+        assert!(!cell.syntax_problems().is_empty());
+        let cell = PreparedCell::new("?pd.read_csv\nx = 1\n");
+        assert!(cell.text.starts_with("%pinfo pd.read_csv\n"));
+        assert!(cell.syntax_problems().is_empty());
+        let cell = PreparedCell::new("%ls\ns = \"\"\"\n,not code\n\"\"\"\n");
+        assert!(cell.text.contains("\n,not code\n"));
     }
 
     #[test]
