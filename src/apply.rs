@@ -86,7 +86,7 @@ pub struct JobOutcome {
     pub address: String,
     pub name: String,
     pub status: String,
-    /// The end of the job's log, for jobs that did not complete.
+    /// The end of the job's log (longer for jobs that did not complete).
     pub log_tail: Option<String>,
 }
 
@@ -109,6 +109,16 @@ pub enum ApplyError {
 
 /// Lines of a log kept when a job fails.
 const LOG_TAIL_LINES: usize = 30;
+/// Lines of a log shown when a job completes: its last words, often its metrics.
+const COMPLETED_TAIL_LINES: usize = 5;
+
+/// The lines the job printed, without amlops' own notes in the log.
+fn output_lines(log: &str) -> String {
+    log.lines()
+        .filter(|l| !l.starts_with("[amlops] $ ") && !l.starts_with("[amlops] running in"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 pub async fn apply(
     backend: &dyn Backend,
@@ -247,16 +257,13 @@ async fn follow_jobs(
                 last.insert(&change.name, state.status.clone());
             }
             if state.is_terminal() {
-                let log_tail = if state.status == "Completed" {
-                    None
+                let lines = if state.status == "Completed" {
+                    COMPLETED_TAIL_LINES
                 } else {
-                    backend
-                        .job_log(&change.name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|log| tail(&log, LOG_TAIL_LINES))
+                    LOG_TAIL_LINES
                 };
+                let log = backend.job_log(&change.name).await.ok().flatten();
+                let log_tail = log.map(|log| tail(&output_lines(&log), lines));
                 report.jobs.push(JobOutcome {
                     address: change.address.clone(),
                     name: change.name.clone(),

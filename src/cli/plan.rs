@@ -153,12 +153,12 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = &planned.plan;
     ui::out(&render::human::render(&serde_json::to_value(plan)?)?);
-    if !plan.has_changes() {
-        return Ok(ExitCode::SUCCESS);
-    }
     if plan.has_conflicts() {
         ui::error("the plan has conflicts; nothing was changed");
         return Ok(ExitCode::from(1));
+    }
+    if !plan.has_changes() {
+        return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve {
         if !ui::stdin_is_terminal() {
@@ -194,6 +194,15 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    for job in report.jobs.iter().filter(|j| j.status == "Completed") {
+        if let Some(tail) = job.log_tail.as_deref().filter(|t| !t.trim().is_empty()) {
+            ui::status(&ui::paint(
+                ui::MUTED,
+                &format!("--- {} ({}) printed ---", job.address, job.name),
+            ));
+            ui::status(tail);
+        }
+    }
     let failed: Vec<_> = report.failed_jobs().collect();
     for job in &failed {
         ui::error(&format!(
