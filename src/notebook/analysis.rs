@@ -937,7 +937,14 @@ impl State {
     /// Stage 5a: misplaced statements and names no kept cell defines.
     fn check_names(&mut self) {
         let mut bound: BTreeSet<String> = self.parameter_names();
-        let star = self.kept.iter().any(|kept| kept.names.star_import);
+        // A cell that does not parse may define anything: checking names would only repeat
+        // its syntax error as undefined names further down.
+        let unparsed = self
+            .analysis
+            .cells
+            .iter()
+            .any(|cell| cell.reason == "syntax error");
+        let star = unparsed || self.kept.iter().any(|kept| kept.names.star_import);
         let mut reported = BTreeSet::new();
         let mut findings = Vec::new();
         for kept in &self.kept {
@@ -970,7 +977,7 @@ impl State {
                     }
                 }
             }
-        } else {
+        } else if !unparsed {
             self.note(
                 Severity::Warning,
                 "NB035",
