@@ -81,6 +81,13 @@ const FRAGMENTS: &[&str] = &[
     "x: float = 2\n",
     "y = -3\n",
     "z = {'a': [1, 2]}\n",
+    "?pd\n",
+    ";f a\n",
+    ",f a b\n",
+    "/f x\n",
+    "def?(,\n",
+    "x = f(a\n, b)\n",
+    "df.describe?\n",
 ];
 
 const TAGS: &[&str] = &[
