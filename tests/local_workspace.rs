@@ -385,3 +385,42 @@ fn yaml_that_is_no_resource_is_reported_not_skipped_silently() {
     );
     assert!(plan.stderr.contains("notes.yaml"), "{}", plan.stderr);
 }
+
+#[test]
+fn only_plans_a_resource_and_what_it_needs() {
+    let project = Project::example("quickstart");
+    project.write(
+        "extra-env.yml",
+        "name: unrelated\nversion: 1\nimage: python:3.12\n",
+    );
+    let plan = project.run(&["plan", "--json", "--only", "job.train-job"]);
+    assert_eq!(plan.code, 0, "{}", plan.both());
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let mut addresses: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    addresses.sort();
+    assert_eq!(addresses.len(), 5, "{addresses:?}");
+    assert!(!addresses.contains(&"environment.unrelated:1"));
+
+    let apply = project.run(&["apply", "--auto-approve", "--only", "data.iris"]);
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    assert!(
+        apply.stdout.contains("Plan: 1 to create."),
+        "{}",
+        apply.stdout
+    );
+
+    let unknown = project.run(&["plan", "--only", "data.irsi"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stderr
+            .contains("no resource `data.irsi` in the plan (did you mean `data.iris`?)"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -71,6 +71,7 @@ pub struct PlanInput<'a> {
     pub options: PlanOptions,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one outcome per planning round")]
 pub enum Outcome {
     /// Answer these and call [`plan`] again with the enlarged snapshot.
     Needs(Vec<Query>),
@@ -114,6 +115,7 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
             summary: Summary::of(&changes),
             changes,
             notes: Vec::new(),
+            origin: None,
         }),
         Err(cycle) => Outcome::Invalid(vec![cycle]),
     }
@@ -1039,6 +1041,13 @@ impl<'a> Builder<'a> {
             _ => self.snapshot.object(&desired.path),
         };
         let mut change = self.change_skeleton(desired);
+        change.applied_spec = live
+            .and_then(|l| spec_tag(desired.kind, l))
+            .map(str::to_owned);
+        change.live_fingerprint = Some(match live {
+            Some(live) => fingerprint(&view(desired.kind, live, scope)),
+            None => "absent".into(),
+        });
         let desired_view = view(desired.kind, &desired.body, scope);
         let Some(live) = live else {
             change.action = match (&desired.versioning, desired.kind) {
@@ -1263,6 +1272,9 @@ impl<'a> Builder<'a> {
             uploads: desired.uploads.clone(),
             hint: None,
             status: None,
+            desired_spec: spec_tag(desired.kind, &desired.body).map(str::to_owned),
+            applied_spec: None,
+            live_fingerprint: None,
         }
     }
 
@@ -1468,6 +1480,22 @@ fn redact(body: &Value, sensitive: &[&str]) -> Value {
 /// Whether a view path shows the secret at a body pointer.
 fn pointer_matches_view(pointer: &str, view_path: &str) -> bool {
     pointer.ends_with("adminUserPassword") && view_path.ends_with("admin_password")
+}
+
+/// The `amlops.spec` tag of a body of `kind`.
+fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
+    let tags = if kind == Kind::Compute {
+        body.get("tags")
+    } else {
+        body.pointer("/properties/tags")
+    };
+    tags?.get(tags::SPEC)?.as_str()
+}
+
+/// A short hash of a view, to notice later that an object changed.
+fn fingerprint(view: &Value) -> String {
+    let text = serde_json::to_string(view).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))[..16].to_owned()
 }
 
 /// Field changes without amlops' own tags, which only matter when nothing else differs (a

@@ -264,6 +264,7 @@ mod tests {
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
+            origin: None,
         }
     }
 
@@ -283,6 +284,9 @@ mod tests {
             uploads: vec![],
             hint: None,
             status: None,
+            desired_spec: None,
+            applied_spec: None,
+            live_fingerprint: None,
         }
     }
 
