@@ -24,6 +24,7 @@ pub mod diag;
 pub mod lock;
 pub mod manifest;
 pub mod model;
+pub mod notebook;
 pub mod plan;
 pub mod render;
 pub mod scope;

@@ -1,6 +1,7 @@
 //! Command-line glue: each command loads, plans, renders and applies through the library.
 //! Handlers only orchestrate; the work happens in the library's stages.
 
+mod notebook;
 mod plan;
 mod progress;
 mod show;
@@ -37,6 +38,8 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// Turn a Jupyter notebook into a script, its Data and Environment manifests and a job.
+    Notebook(notebook::NotebookArgs),
     /// Release the lock of an apply that died; never needed while the holder runs.
     ForceUnlock(show::ForceUnlockArgs),
     /// Run one job of a local workspace (started by apply; not for people).
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::Notebook(args) => notebook::run(args),
             Command::ForceUnlock(args) => show::force_unlock(args).await,
             Command::InternalRunJob(args) => show::run_job(args),
         }
