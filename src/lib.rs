@@ -25,6 +25,7 @@ pub mod emulator;
 pub mod lock;
 pub mod manifest;
 pub mod model;
+pub mod notebook;
 pub mod plan;
 pub mod render;
 pub mod scope;

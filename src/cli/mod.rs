@@ -2,6 +2,7 @@
 //! Handlers only orchestrate; the work happens in the library's stages.
 
 mod emulator;
+mod notebook;
 mod plan;
 mod progress;
 mod show;
@@ -40,6 +41,8 @@ enum Command {
     Logs(show::LogsArgs),
     /// Serve local workspaces over the Azure ML REST API on 127.0.0.1 until interrupted.
     Emulator(emulator::EmulatorArgs),
+    /// Turn a Jupyter notebook into a script, its Data and Environment manifests and a job.
+    Notebook(notebook::NotebookArgs),
     /// Release the lock of an apply that died; never needed while the holder runs.
     ForceUnlock(show::ForceUnlockArgs),
     /// Run one job of a local workspace (started by apply; not for people).
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
             Command::Emulator(args) => emulator::run(args).await,
+            Command::Notebook(args) => notebook::run(args),
             Command::ForceUnlock(args) => show::force_unlock(args).await,
             Command::InternalRunJob(args) => show::run_job(args),
         }
