@@ -542,7 +542,14 @@ fn xgboost_environment_matches_its_requirements_file() {
 fn pandas_notebook_runs_to_completion() {
     let Some(corpus) = corpus() else { return };
     let Ok(python) = std::env::var("AMLOPS_TEST_PYDATA") else {
-        eprintln!("skipping: set AMLOPS_TEST_PYDATA to a python with pandas and matplotlib");
+        // `scripts/test` always provides it (and sets AMLOPS_REQUIRE_EMULATOR_TOOLS).
+        assert!(
+            std::env::var_os("AMLOPS_REQUIRE_EMULATOR_TOOLS").is_none(),
+            "AMLOPS_TEST_PYDATA must name a python with pandas and matplotlib"
+        );
+        eprintln!(
+            "skipping: set AMLOPS_TEST_PYDATA to a python with pandas and matplotlib (scripts/test does)"
+        );
         return;
     };
     let path = corpus.join(

@@ -198,7 +198,7 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
         missing(
             test,
             format!(
-                "no Python virtual environment with azure-ai-ml at {} (run scripts/emulator-test-tools, or set AMLOPS_SDK_VENV)",
+                "no Python virtual environment with azure-ai-ml at {} (run scripts/test-tools, or set AMLOPS_SDK_VENV)",
                 venv.display()
             ),
         );
