@@ -346,7 +346,7 @@ fn substitute_scalar(
 /// The place of `needle` (its first `len` bytes) in the source at or after `loc`, so that a
 /// caret points at the reference rather than at the start of a long command. Falls back to
 /// `loc` when the text is not found as written (escaped in quotes, folded).
-fn locate(loc: &Loc, needle: &str, len: usize) -> Loc {
+pub fn locate(loc: &Loc, needle: &str, len: usize) -> Loc {
     let needle = needle.get(..len).unwrap_or(needle);
     let file = &loc.file;
     let mut line = loc.line;

@@ -39,7 +39,6 @@ macro_rules! located {
         $reader.loc_at(span.offset(), span.len())
     }};
 }
-pub(crate) use located;
 
 pub mod comments;
 pub mod print;
