@@ -1,7 +1,7 @@
 //! The steps around the pure planner that touch the outside world: hashing the local content
 //! resources upload, and answering the planner's questions from a backend.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, BackendError};
@@ -9,7 +9,7 @@ use crate::content;
 use crate::diag::{Diagnostic, Loc};
 use crate::manifest::{Manifest, normalize};
 use crate::model::{
-    CodeSource, DataPath, EnvSource, Environment, JobBody, JobInput, Resource, Spec,
+    CodeSource, DataPath, EnvSource, Environment, JobBody, JobInput, Resource, Spec, ValueOrigin,
 };
 use crate::plan::{self, Artifact, Artifacts, Outcome, Plan, PlanOptions, Snapshot};
 
@@ -136,7 +136,10 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
     // on resolved versions); three rounds settle any manifest.
     for _ in 0..4 {
         match plan::plan(&input, &snapshot) {
-            Outcome::Ready(plan) => return Ok(plan),
+            Outcome::Ready(mut plan) => {
+                annotate_origins(&mut plan, request.manifest);
+                return Ok(plan);
+            }
             Outcome::Invalid(diagnostics) => return Err(PlanError::Invalid(diagnostics)),
             Outcome::Needs(queries) => backend.answer(&queries, &mut snapshot).await?,
         }
@@ -146,10 +149,63 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
     )]))
 }
 
+/// Notes on each field change where its declared value came from, when a variable or a
+/// target's overlay set it. The plan's fields are in the manifest's vocabulary, so a field
+/// set at `inputs.lr` explains the change of `inputs.lr`, and one set at `tags` explains the
+/// change of `tags.team` (and the other way round).
+pub fn annotate_origins(plan: &mut Plan, manifest: &Manifest) {
+    let by_address: BTreeMap<String, &Vec<(String, ValueOrigin)>> = manifest
+        .origins
+        .iter()
+        .map(|(address, origins)| (address.to_string(), origins))
+        .collect();
+    for change in &mut plan.changes {
+        let Some(origins) = by_address.get(&change.address) else {
+            continue;
+        };
+        for field in &mut change.fields {
+            field.from = origins
+                .iter()
+                .rev()
+                .find(|(set, _)| explains(set, &field.path))
+                .map(|(_, origin)| origin.clone());
+        }
+    }
+}
+
+/// Whether a value set at manifest path `set` (list items as `[i]`) explains plan field `shown`.
+fn explains(set: &str, shown: &str) -> bool {
+    let set = set.split('[').next().unwrap_or(set);
+    let below = |inner: &str, outer: &str| {
+        inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes()[outer.len()] == b'.'
+    };
+    set == shown || below(shown, set) || below(set, shown)
+}
+
 /// The project name: the manifest directory's name.
 pub fn project_name(root: &Path) -> String {
     normalize(root)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "amlops".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_explain_fields_above_and_below() {
+        assert!(explains("max_instances", "max_instances"));
+        assert!(explains("tags", "tags.team"));
+        assert!(explains("resources.instance_count", "resources"));
+        assert!(explains(
+            "resources.docker_args[0]",
+            "resources.docker_args"
+        ));
+        assert!(!explains("tags.t", "tags.team"));
+        assert!(!explains("max", "max_instances"));
+    }
 }

@@ -223,6 +223,9 @@ pub struct FieldChange {
     /// This field cannot change in place.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forces_replacement: bool,
+    /// Where the declared value came from, when a variable or a target's overlay set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<crate::model::ValueOrigin>,
 }
 
 /// An ARM request apply sends.
