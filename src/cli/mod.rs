@@ -1,9 +1,12 @@
 //! Command-line glue: each command loads, plans, renders and applies through the library.
 //! Handlers only orchestrate; the work happens in the library's stages.
 
+mod convert;
+mod fmt;
 mod plan;
 mod show;
 mod target;
+mod targets;
 mod ui;
 mod validate;
 
@@ -33,6 +36,12 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// List the targets of amlops.kdl with their variables and overlays.
+    Targets(targets::TargetsArgs),
+    /// Lay out KDL files the one way amlops writes them.
+    Fmt(fmt::FmtArgs),
+    /// Convert a manifest file from YAML to KDL, or back, losing nothing.
+    Convert(convert::ConvertArgs),
     /// Run one job of a local workspace (started by apply; not for people).
     #[command(name = "internal-run-job", hide = true)]
     InternalRunJob(show::RunJobArgs),
@@ -49,7 +58,7 @@ pub enum Format {
 /// The manifest directory argument shared by plan, apply and show.
 #[derive(Args, Clone, Debug)]
 pub struct DirArg {
-    /// The manifest directory (searched recursively for *.yml and *.yaml)
+    /// The manifest directory (searched recursively for *.yml, *.yaml and *.kdl)
     #[arg(default_value = ".")]
     pub dir: PathBuf,
 }
@@ -74,6 +83,9 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::Targets(args) => targets::run(args),
+            Command::Fmt(args) => fmt::run(args),
+            Command::Convert(args) => convert::run(args),
             Command::InternalRunJob(args) => show::run_job(args),
         }
     });

@@ -12,7 +12,7 @@ use amlops::workflow::{self, PlanError, PlanRequest};
 use clap::Args;
 
 use super::target::{self, TargetArgs};
-use super::{DirArg, Format, ui};
+use super::{DirArg, Format, targets, ui};
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -61,7 +61,11 @@ pub async fn prepare(
     target_args: &TargetArgs,
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let manifest = manifest::load(std::slice::from_ref(&dir.dir));
+    let selection = match targets::select(&target_args.project, &dir.dir) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(Err(code)),
+    };
+    let manifest = manifest::load_with(std::slice::from_ref(&dir.dir), &selection.inputs);
     ui::diagnostics(manifest.diagnostics.warnings());
     if manifest.has_errors() {
         report_errors(&manifest);
@@ -80,8 +84,11 @@ pub async fn prepare(
             return Ok(Err(ExitCode::from(1)));
         }
     };
-    let backend = target::open(target_args, &dir.dir, detached_runs)?;
-    let project = workflow::project_name(&manifest.root);
+    let backend = target::open(target_args, &selection.spec, &dir.dir, detached_runs)?;
+    let project = selection
+        .project
+        .clone()
+        .unwrap_or_else(|| workflow::project_name(&manifest.root));
     let request = PlanRequest {
         manifest: &manifest,
         artifacts: &artifacts,

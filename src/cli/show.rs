@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::target::{self, TargetArgs};
-use super::{DirArg, ui};
+use super::{DirArg, targets, ui};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -49,7 +49,11 @@ const ASSETS: &[(&str, &str)] = &[
 ];
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false)?;
     let inventory = inventory(backend.as_ref()).await?;
     if args.json {
         ui::out(&format!("{}\n", serde_json::to_string_pretty(&inventory)?));
@@ -208,7 +212,11 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false)?;
     let mut name = args.job.clone();
     if args.job.starts_with("job.") {
         let jobs = backend

@@ -1,7 +1,8 @@
 //! KDL documents in amlops' one layout: what `amlops fmt` writes and `amlops convert` prints.
 //!
 //! - one node per line, four spaces per level, `{` on the node's line;
-//! - strings always quoted; a string with line breaks as a `"""` block one level deeper;
+//! - strings always quoted; a string with line breaks as a `"""` block one level deeper (a
+//!   one-line string continued over several lines with `\` is kept as written);
 //! - integers in decimal; `#true`, `#false`, `#null`, `#inf`, `#-inf`, `#nan`;
 //! - comments kept: whole-line comments stay above the node they precede, re-indented to it;
 //!   a comment at the end of a node's line stays there; runs of blank lines become one.
@@ -220,7 +221,16 @@ fn entry_text(out: &mut String, entry: &KdlEntry, depth: usize) {
     if let Some(ty) = entry.ty() {
         let _ = write!(out, "({})", identifier(ty.value()));
     }
-    out.push_str(&value_text(entry.value(), depth));
+    out.push_str(&match (entry.value(), entry.format()) {
+        // A one-line string written over several lines with `\` continuations keeps its
+        // layout: that is how long commands stay readable.
+        (KdlValue::String(s), Some(format))
+            if !s.contains('\n') && format.value_repr.contains('\n') =>
+        {
+            format.value_repr.clone()
+        }
+        (value, _) => value_text(value, depth),
+    });
     if let Some(format) = entry.format()
         && has_text(&format.trailing)
     {
@@ -277,6 +287,40 @@ fn multi_line(text: &str, depth: usize) -> Option<String> {
     out.push_str(&pad);
     out.push_str("\"\"\"");
     Some(out)
+}
+
+/// A long one-line string as a quoted string continued over several lines (`\` at the end of
+/// a line joins the next one to it), broken at single spaces: before each `--option` of a
+/// command line, and wherever a line of text would grow longer than `width`. `None` when it
+/// is short or has no place to break.
+pub fn continued(text: &str, depth: usize, width: usize) -> Option<String> {
+    if text.chars().count() <= width || text.contains('\n') {
+        return None;
+    }
+    let words: Vec<&str> = text.split(' ').collect();
+    let options = words.iter().filter(|w| w.starts_with("--")).count() >= 2;
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for (i, word) in words.iter().enumerate() {
+        // A continuation swallows the whitespace that starts the next line, so a break
+        // may only come before a word that starts with none.
+        let can_break =
+            i > 0 && !line.is_empty() && !word.is_empty() && !word.starts_with(char::is_whitespace);
+        let full = line.chars().count() + 1 + word.chars().count() > width;
+        if can_break && (full || (options && word.starts_with("--"))) {
+            lines.push(std::mem::take(&mut line));
+        } else if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    if lines.len() < 2 {
+        return None;
+    }
+    let pad = INDENT.repeat(depth + 1);
+    let escaped: Vec<String> = lines.iter().map(|l| escape(l, false)).collect();
+    Some(format!("\"{}\"", escaped.join(&format!(" \\\n{pad}"))))
 }
 
 /// Escapes a string's text for a quoted KDL string (`multi_line`: a line of a `"""` block,
@@ -390,6 +434,20 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn long_strings_continue_over_lines() {
+        let text = "python train.py --data ${{inputs.iris}}  --test-fraction ${{inputs.test_fraction}} --seed 42 \"x\"";
+        let repr = continued(text, 1, 40).unwrap();
+        assert_eq!(
+            repr,
+            "\"python train.py \\\n        --data ${{inputs.iris}}  \\\n        --test-fraction \\\n        ${{inputs.test_fraction}} \\\n        --seed 42 \\\"x\\\"\""
+        );
+        let doc: KdlDocument = format!("n {repr}\n").parse().unwrap();
+        assert_eq!(doc.nodes()[0].entries()[0].value().as_string(), Some(text));
+        assert_eq!(continued("short", 1, 40), None);
+        assert_eq!(continued(&"x".repeat(50), 1, 40), None);
     }
 
     #[test]

@@ -5,15 +5,25 @@
 //! scalars are written on one line, other lists as `-` items. Comments collected from the
 //! source go above the node they described.
 
-use kdl::{KdlDocument, KdlDocumentFormat, KdlEntry, KdlNode, KdlNodeFormat, KdlValue};
+use kdl::{
+    KdlDocument, KdlDocumentFormat, KdlEntry, KdlEntryFormat, KdlNode, KdlNodeFormat, KdlValue,
+};
 
 use super::comments::Comments;
+use super::print;
 use super::{ITEM, LIST_TYPE};
 use crate::diag::Diagnostic;
 use crate::manifest::node::{Entry, Node, NodeValue, Scalar, ScalarKind};
 
-/// Lists of scalars longer than this (in characters) are written one item per line.
+/// Lists of scalars longer than this (in characters) are written one item per line, and
+/// mappings of scalars up to this long are written as properties on one line.
 const ONE_LINE_LIST: usize = 60;
+
+/// Mappings of at most this many scalars may be written as properties.
+const MAX_PROPERTIES: usize = 3;
+
+/// Strings longer than this are continued over several lines.
+const LONG_STRING: usize = 76;
 
 /// A document as a resource node named `word`.
 pub fn resource(word: &str, doc: &Node, comments: &mut Comments) -> Result<KdlNode, Diagnostic> {
@@ -40,7 +50,7 @@ pub fn resource(word: &str, doc: &Node, comments: &mut Comments) -> Result<KdlNo
             node.push(entry_of(scalar(&entry.value)));
             continue;
         }
-        children.nodes_mut().push(field(entry, comments)?);
+        children.nodes_mut().push(field(entry, comments, 1)?);
     }
     if !children.nodes().is_empty() || opening_comment.is_some() {
         if let Some(comment) = opening_comment {
@@ -75,8 +85,8 @@ fn scalar(node: &Node) -> &Scalar {
     node.scalar().expect("checked to be a scalar")
 }
 
-/// One `key: value` as a field node.
-fn field(entry: &Entry, comments: &mut Comments) -> Result<KdlNode, Diagnostic> {
+/// One `key: value` as a field node at `depth`.
+fn field(entry: &Entry, comments: &mut Comments, depth: usize) -> Result<KdlNode, Diagnostic> {
     if entry.key.value == ITEM {
         return Err(Diagnostic::error(
             "a key named `-` cannot be written in KDL, where `-` nodes are list items",
@@ -85,7 +95,7 @@ fn field(entry: &Entry, comments: &mut Comments) -> Result<KdlNode, Diagnostic> 
     }
     let leading = comments.take_before(entry.key.loc.line);
     let mut node = KdlNode::new(entry.key.value.as_str());
-    value_into(&mut node, &entry.value, comments)?;
+    value_into(&mut node, &entry.value, comments, depth)?;
     let after = match &entry.value.value {
         NodeValue::Scalar(_) => comments.take_after(entry.value.loc.line),
         _ => None,
@@ -94,27 +104,74 @@ fn field(entry: &Entry, comments: &mut Comments) -> Result<KdlNode, Diagnostic> 
     Ok(node)
 }
 
-/// Writes `value` as the arguments or children of `node`.
-fn value_into(node: &mut KdlNode, value: &Node, comments: &mut Comments) -> Result<(), Diagnostic> {
+/// Writes `value` as the arguments, properties or children of `node` (at `depth`).
+fn value_into(
+    node: &mut KdlNode,
+    value: &Node,
+    comments: &mut Comments,
+    depth: usize,
+) -> Result<(), Diagnostic> {
     match &value.value {
         NodeValue::Scalar(s) if s.kind == ScalarKind::Null => {}
-        NodeValue::Scalar(s) => node.push(entry_of(s)),
+        NodeValue::Scalar(s) => node.push(long_entry(entry_of(s), depth)),
+        NodeValue::Map(entries) if as_properties(entries, comments) => {
+            for entry in entries {
+                let mut property = entry_of(scalar(&entry.value));
+                property.set_name(Some(entry.key.value.as_str()));
+                node.push(property);
+            }
+        }
         NodeValue::Map(entries) => {
             let mut children = KdlDocument::new();
             for entry in entries {
-                children.nodes_mut().push(field(entry, comments)?);
+                children
+                    .nodes_mut()
+                    .push(field(entry, comments, depth + 1)?);
             }
             node.set_children(children);
         }
-        NodeValue::Seq(items) => list_into(node, items, comments)?,
+        NodeValue::Seq(items) => list_into(node, items, comments, depth)?,
     }
     Ok(())
+}
+
+/// Whether a mapping reads well as properties on one line: a few short scalars, none of
+/// which has a comment to keep.
+fn as_properties(entries: &[Entry], comments: &Comments) -> bool {
+    let mut width = 0;
+    (1..=MAX_PROPERTIES).contains(&entries.len())
+        && entries.iter().all(|entry| match entry.value.scalar() {
+            Some(s) => {
+                width += entry.key.value.chars().count() + s.text.chars().count() + 4;
+                s.kind != ScalarKind::Null
+                    && !s.text.contains('\n')
+                    && entry.key.value != ITEM
+                    && width <= ONE_LINE_LIST
+                    && !comments.before.contains_key(&entry.key.loc.line)
+                    && !comments.after.contains_key(&entry.value.loc.line)
+            }
+            None => false,
+        })
+}
+
+/// A long one-line string, continued over several lines.
+fn long_entry(mut entry: KdlEntry, depth: usize) -> KdlEntry {
+    if let KdlValue::String(text) = entry.value()
+        && let Some(repr) = print::continued(text, depth, LONG_STRING)
+    {
+        entry.set_format(KdlEntryFormat {
+            value_repr: repr,
+            ..KdlEntryFormat::default()
+        });
+    }
+    entry
 }
 
 fn list_into(
     node: &mut KdlNode,
     items: &[Node],
     comments: &mut Comments,
+    depth: usize,
 ) -> Result<(), Diagnostic> {
     if items.is_empty() {
         node.set_ty(LIST_TYPE);
@@ -130,7 +187,7 @@ fn list_into(
     for item in items {
         let leading = comments.take_before(item.loc.line);
         let mut child = KdlNode::new(ITEM);
-        value_into(&mut child, item, comments)?;
+        value_into(&mut child, item, comments, depth + 1)?;
         let after = match &item.value {
             NodeValue::Scalar(_) => comments.take_after(item.loc.line),
             _ => None,
