@@ -94,23 +94,23 @@ impl<'a> Preparer<'a> {
                 &mut doc.origins,
                 problems,
             );
-            if problems.len() > before {
-                doc.skip = true;
-                continue;
-            }
+            doc.skip = problems.len() > before;
             let suffix = many.then_some(index + 1);
             if let Some(identity) = identity(&doc.node, file, suffix) {
                 for (i, overlay) in self.inputs.overlays.iter().enumerate() {
                     if (overlay.kind, overlay.name.value.as_str())
                         == (identity.0, identity.1.as_str())
                     {
-                        overlay::apply(&mut doc.node, overlay, &mut doc.origins);
+                        // A document with problems is not read, but its overlay found it.
+                        if !doc.skip {
+                            overlay::apply(&mut doc.node, overlay, &mut doc.origins);
+                        }
                         self.matched[i] = true;
                     }
                 }
                 self.seen.insert(identity);
             }
-            if let Some(word) = &doc.kind_word
+            if let Some(word) = doc.kind_word.as_ref().filter(|_| !doc.skip)
                 && let Some(problem) = check_kind(word, classify(&doc.node))
             {
                 problems.push(problem);

@@ -349,9 +349,8 @@ fn substitute_scalar(
 pub fn locate(loc: &Loc, needle: &str, len: usize) -> Loc {
     let needle = needle.get(..len).unwrap_or(needle);
     let file = &loc.file;
-    let mut line = loc.line;
     let mut from_column = loc.column;
-    for _ in 0..64 {
+    for line in loc.line..loc.line.saturating_add(64) {
         let Some(text) = file.line_text(line) else {
             break;
         };
@@ -364,7 +363,6 @@ pub fn locate(loc: &Loc, needle: &str, len: usize) -> Loc {
             let column = text[..skip + found].chars().count() as u32 + 1;
             return Loc::new(file, line, column, needle.chars().count() as u32);
         }
-        line += 1;
         from_column = 1;
     }
     loc.clone()

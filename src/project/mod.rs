@@ -564,7 +564,7 @@ impl Parser<'_> {
         match key {
             "description" => settings.description = self.single_string(child).map(|d| d.value),
             "local" | "workspace" | "registry" => {
-                if let Some((first, _)) = &settings.kind {
+                if let Some(TargetKind { word: first, .. }) = &settings.kind {
                     self.problems.push(
                         Diagnostic::error(format!(
                             "target `{}` is already a `{}` target",
@@ -578,7 +578,13 @@ impl Parser<'_> {
                 }
                 let kind = Located::new(key.to_owned(), self.reader.name_loc(child));
                 match self.reader.body(child, 1, key) {
-                    Ok(parts) => settings.kind = Some((kind, parts)),
+                    Ok((args, fields)) => {
+                        settings.kind = Some(TargetKind {
+                            word: kind,
+                            args,
+                            fields,
+                        })
+                    }
                     Err(error) => self.problems.push(error),
                 }
             }
@@ -727,10 +733,15 @@ impl Parser<'_> {
         &mut self,
         node: &KdlNode,
         target: &Located<String>,
-        kind: Option<(Located<String>, (Vec<Node>, Node))>,
+        kind: Option<TargetKind>,
         connection: ConnectionSettings,
     ) -> Option<TargetSpec> {
-        let Some((kind, (args, body))) = kind else {
+        let Some(TargetKind {
+            word: kind,
+            args,
+            fields: body,
+        }) = kind
+        else {
             self.problems.push(
                 Diagnostic::error(format!("target `{}` does not say where it applies", target.value))
                     .at(&self.reader.name_loc(node))
@@ -832,12 +843,18 @@ type ConnectionSettings = (
     Option<Located<AuthMethod>>,
 );
 
+/// `local`, `workspace` or `registry` in a target, with its arguments and fields.
+struct TargetKind {
+    word: Located<String>,
+    args: Vec<Node>,
+    fields: Node,
+}
+
 /// What a target block holds, gathered before the target is built.
 #[derive(Default)]
 struct TargetSettings {
     description: Option<String>,
-    /// `local`, `workspace` or `registry`, with its arguments and fields.
-    kind: Option<(Located<String>, (Vec<Node>, Node))>,
+    kind: Option<TargetKind>,
     connection: ConnectionSettings,
     values: Vec<(Located<String>, Node)>,
     overlays: Vec<Overlay>,
