@@ -162,7 +162,12 @@ fn walk(
         } else {
             link.clone()
         };
-        let meta = std::fs::metadata(&target).map_err(io_error(&target))?;
+        // A directory entry's own metadata costs no path lookup; links need the target's.
+        let meta = if kind.is_symlink() {
+            std::fs::metadata(&target).map_err(io_error(&target))?
+        } else {
+            entry.metadata().map_err(io_error(&target))?
+        };
         let ignored = |is_dir: bool| {
             ignore.as_ref().is_some_and(|rules| {
                 rules

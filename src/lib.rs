@@ -22,6 +22,7 @@ pub mod apply;
 pub mod backend;
 pub mod content;
 pub mod diag;
+pub mod lock;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -248,6 +248,7 @@ fn without_places(mut value: Value) -> Value {
             Value::Object(map) => {
                 map.remove("source");
                 map.remove("local_path");
+                map.remove("manifests");
                 map.values_mut().for_each(strip);
             }
             Value::Array(items) => items.iter_mut().for_each(strip),
@@ -522,4 +523,34 @@ fn convert_goes_both_ways() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("invalid YAML"));
+}
+
+#[test]
+fn saved_plans_remember_their_target() {
+    let (tmp, dir) = environments();
+    let saved = tmp.path().join("prod.plan.json");
+    amlops()
+        .arg("plan")
+        .arg(&dir)
+        .args(["--target", "prod", "--only", "compute.cpu-cluster", "-o"])
+        .arg(&saved)
+        .assert()
+        .success();
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(plan["origin"]["target"], "prod");
+    amlops()
+        .arg("apply")
+        .arg(&saved)
+        .args(["--target", "dev"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "the saved plan was made for target `prod`, not `dev`",
+        ));
+    amlops().arg("apply").arg(&saved).assert().success();
+    assert!(
+        dir.join(".amlops-prod").is_dir(),
+        "applied to prod's workspace"
+    );
+    assert!(!dir.join(".amlops-dev").exists(), "not to dev's");
 }

@@ -184,6 +184,22 @@ pub trait Backend: Send + Sync {
                         .find_map(|id| target.scope.relative(id).map(str::to_owned));
                     snapshot.code_by_hash.insert(hash.clone(), path);
                 }
+                Query::JobsOf(address) => {
+                    let filter = format!("{}={address}", crate::plan::tags::ADDRESS);
+                    let jobs = self
+                        .list("jobs", &[("tag", &filter), ("listViewType", "All")])
+                        .await?;
+                    let wanted = serde_json::Value::String(address.clone());
+                    let jobs = jobs
+                        .into_iter()
+                        .filter(|j| {
+                            j.pointer("/properties/tags")
+                                .and_then(|t| t.get(crate::plan::tags::ADDRESS))
+                                == Some(&wanted)
+                        })
+                        .collect();
+                    snapshot.jobs_of.insert(address.clone(), jobs);
+                }
             }
         }
         Ok(())

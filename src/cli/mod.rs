@@ -4,6 +4,7 @@
 mod convert;
 mod fmt;
 mod plan;
+mod progress;
 mod show;
 mod target;
 mod targets;
@@ -30,12 +31,17 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Make the planned changes, in dependency order, and follow the jobs it submits.
     Apply(plan::ApplyArgs),
+    /// Tell changes made to the workspace out of band from changes in the manifests; never
+    /// writes. Exits 0 clean, 2 with manifest changes, 3 with drift, 4 on a conflict, 1 on error.
+    Drift(plan::DriftArgs),
     /// Check manifest files or directories without reading any workspace.
     Validate(validate::ValidateArgs),
     /// List the workspace's resources and the state of its jobs.
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// Release the lock of an apply that died; never needed while the holder runs.
+    ForceUnlock(show::ForceUnlockArgs),
     /// List the targets of amlops.kdl with their variables and overlays.
     Targets(targets::TargetsArgs),
     /// Lay out KDL files the one way amlops writes them.
@@ -80,9 +86,11 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plan(args) => plan::plan(args).await,
             Command::Apply(args) => plan::apply(args).await,
+            Command::Drift(args) => plan::drift(args).await,
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::ForceUnlock(args) => show::force_unlock(args).await,
             Command::Targets(args) => targets::run(args),
             Command::Fmt(args) => fmt::run(args),
             Command::Convert(args) => convert::run(args),

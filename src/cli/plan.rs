@@ -3,14 +3,20 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use amlops::apply::{self, ApplyOptions, Event, Progress};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use amlops::apply::{self, ApplyOptions};
 use amlops::backend::Backend;
+use amlops::lock;
 use amlops::manifest::{self, Manifest};
 use amlops::plan::{Action, Plan, PlanOptions};
 use amlops::render;
 use amlops::workflow::{self, PlanError, PlanRequest};
+use anyhow::Context as _;
 use clap::Args;
 
+use super::progress::Printer;
 use super::target::{self, TargetArgs};
 use super::{DirArg, Format, targets, ui};
 
@@ -29,6 +35,30 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Plan only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
+    /// Save the plan to FILE; `amlops apply FILE` applies exactly it, or refuses if the
+    /// workspace or the manifests changed since
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Print the report as JSON (same as --format json)
+    #[arg(long)]
+    json: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "human", conflicts_with = "json")]
+    format: Format,
+    /// Check only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
 }
 
 #[derive(Args)]
@@ -46,6 +76,15 @@ pub struct ApplyArgs {
     /// Submit jobs and return without waiting for them to finish
     #[arg(long)]
     no_wait: bool,
+    /// Apply only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
+    /// Seconds to wait for another apply's lock on the target before giving up
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    lock_timeout: u64,
+    /// Changes made at once; independent changes run concurrently
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
 }
 
 /// What every planning command starts with.
@@ -54,19 +93,41 @@ pub struct Planned {
     pub plan: Plan,
 }
 
+/// [`prepare`] again for a second look, without repeating the warnings of the first.
+async fn prepare_quietly(
+    dir: &DirArg,
+    target: &TargetArgs,
+    only: &[String],
+    detached: bool,
+) -> anyhow::Result<Result<Planned, ExitCode>> {
+    QUIET.store(true, Ordering::SeqCst);
+    let result = prepare(dir, target, only, detached).await;
+    QUIET.store(false, Ordering::SeqCst);
+    result
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
 /// Loads the manifests, hashes their local content and plans against the target. Problems
 /// are printed; `Err` carries the exit code.
 pub async fn prepare(
     dir: &DirArg,
     target_args: &TargetArgs,
+    only: &[String],
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let selection = match targets::select(&target_args.project, &dir.dir) {
+    let selection = match targets::select(
+        &target_args.project,
+        &dir.dir,
+        !QUIET.load(Ordering::SeqCst),
+    ) {
         Ok(selection) => selection,
         Err(code) => return Ok(Err(code)),
     };
     let manifest = manifest::load_with(std::slice::from_ref(&dir.dir), &selection.inputs);
-    ui::diagnostics(manifest.diagnostics.warnings());
+    if !QUIET.load(Ordering::SeqCst) {
+        ui::diagnostics(manifest.diagnostics.warnings());
+    }
     if manifest.has_errors() {
         report_errors(&manifest);
         return Ok(Err(ExitCode::from(1)));
@@ -108,11 +169,22 @@ pub async fn prepare(
         }
         Err(PlanError::Backend(e)) => return Err(e.into()),
     };
+    if !only.is_empty()
+        && let Err(message) = plan.restrict(only)
+    {
+        ui::error(&message);
+        return Ok(Err(ExitCode::from(1)));
+    }
     if backend.target().kind == "local" && plan.changes.iter().any(|c| c.action == Action::Submit) {
         plan.notes.push(
             "jobs run on this machine with its own interpreters; environment images and conda files are recorded, not built".into(),
         );
     }
+    plan.origin = Some(amlops::plan::Origin {
+        manifests: manifest::normalize(&dir.dir),
+        only: only.to_vec(),
+        target: Some(selection.target),
+    });
     Ok(Ok(Planned { backend, plan }))
 }
 
@@ -130,11 +202,20 @@ fn report_errors(manifest: &Manifest) {
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{}\n", render::json(plan)))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        ui::status(&format!(
+            "plan saved to {}; apply it with `amlops apply {}`",
+            out.display(),
+            out.display()
+        ));
+    }
     let format = if args.json { Format::Json } else { args.format };
     let serialised = serde_json::to_value(plan)?;
     match format {
@@ -153,21 +234,64 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    let report = amlops::plan::drift::drift(&planned.plan);
+    let serialised = serde_json::to_value(&report)?;
+    match if args.json { Format::Json } else { args.format } {
+        Format::Json => ui::out(&format!("{}\n", serde_json::to_string_pretty(&serialised)?)),
+        Format::Markdown => ui::out(&render::drift::markdown(&serialised)?),
+        Format::Human => ui::out(&render::drift::human(&serialised)?),
+    }
+    Ok(ExitCode::from(report.exit_code as u8))
+}
+
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, args.no_wait).await? {
+    let saved = read_saved_plan(&args.dir.dir)?;
+    let planned = match &saved {
+        Some(saved) => {
+            let Some(origin) = &saved.origin else {
+                anyhow::bail!(
+                    "{} has no record of its manifests; save plans with `amlops plan -o FILE`",
+                    args.dir.dir.display()
+                );
+            };
+            let dir = DirArg {
+                dir: origin.manifests.clone(),
+            };
+            let target = targets::saved_target(&args.target, origin)?;
+            prepare(&dir, &target, &origin.only, args.no_wait).await?
+        }
+        None => prepare(&args.dir, &args.target, &args.only, args.no_wait).await?,
+    };
+    let planned = match planned {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
-    ui::out(&render::human::render(&serde_json::to_value(plan)?)?);
-    if !plan.has_changes() {
-        return Ok(ExitCode::SUCCESS);
+    if let Some(saved) = &saved
+        && let Err(stale) = saved.check_saved(plan)
+    {
+        ui::error(&format!(
+            "refusing to apply {}: {stale}",
+            args.dir.dir.display()
+        ));
+        ui::status("plan again to review the current changes");
+        return Ok(ExitCode::from(1));
     }
+    ui::out(&render::human::render(&serde_json::to_value(plan)?)?);
     if plan.has_conflicts() {
         ui::error("the plan has conflicts; nothing was changed");
         return Ok(ExitCode::from(1));
     }
-    if !args.auto_approve {
+    if !plan.has_changes() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A saved plan was reviewed when it was saved.
+    if !args.auto_approve && saved.is_none() {
         if !ui::stdin_is_terminal() {
             ui::error(
                 "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve",
@@ -179,28 +303,142 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let options = ApplyOptions {
-        allow_replace: args.allow_replace,
-        wait: !args.no_wait,
-        poll: Duration::from_millis(200),
-    };
-    let mut progress = Printer;
-    let report = match apply::apply(planned.backend.as_ref(), plan, &options, &mut progress).await {
-        Ok(report) => report,
+    let lock_info = match lock::acquire(
+        planned.backend.as_ref(),
+        lock::LockInfo::for_this_process("apply"),
+        Duration::from_secs(args.lock_timeout),
+        Duration::from_secs(2),
+    )
+    .await
+    {
+        Ok(info) => info,
         Err(e) => {
             ui::error(&e.to_string());
-            if let apply::ApplyError::Change { applied, .. } = &e
-                && !applied.is_empty()
-            {
-                ui::status(&format!(
-                    "applied before the failure: {}",
-                    applied.join(", ")
-                ));
-                ui::status("run apply again to finish: it plans from what is there now");
+            if matches!(e, lock::LockError::Held { .. }) {
+                ui::status(
+                    "wait for it to finish (--lock-timeout SECONDS waits), or, if it died, `amlops force-unlock ID`",
+                );
             }
             return Ok(ExitCode::from(1));
         }
     };
+    let code = apply_locked(&args, plan, saved.as_ref()).await;
+    if let Err(e) = lock::release(planned.backend.as_ref(), &lock_info).await {
+        ui::warning(&format!(
+            "could not release the lock {}: {e}; `amlops force-unlock {}` releases it",
+            lock_info.id, lock_info.id
+        ));
+    }
+    code
+}
+
+/// Applies `reviewed` while holding the lock: plans again, and goes ahead only when nothing
+/// moved between the review and the lock.
+async fn apply_locked(
+    args: &ApplyArgs,
+    reviewed: &Plan,
+    saved: Option<&Plan>,
+) -> anyhow::Result<ExitCode> {
+    let (dir, only, target) = match saved.and_then(|s| s.origin.as_ref()) {
+        Some(origin) => (
+            DirArg {
+                dir: origin.manifests.clone(),
+            },
+            origin.only.clone(),
+            targets::saved_target(&args.target, origin)?,
+        ),
+        None => (args.dir.clone(), args.only.clone(), args.target.clone()),
+    };
+    let planned = match prepare_quietly(&dir, &target, &only, args.no_wait).await? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    if let Err(stale) = reviewed.check_saved(&planned.plan) {
+        ui::error(&format!("not applying: {stale}"));
+        ui::status("another change landed while this plan was reviewed; plan again");
+        return Ok(ExitCode::from(1));
+    }
+    let options = ApplyOptions {
+        allow_replace: args.allow_replace,
+        wait: !args.no_wait,
+        poll: Duration::from_millis(200),
+        parallelism: usize::from(args.parallelism),
+        cancel: interrupt_flag(),
+    };
+    let mut progress = Printer::new();
+    let result = apply::apply(
+        planned.backend.as_ref(),
+        &planned.plan,
+        &options,
+        &mut progress,
+    )
+    .await;
+    progress.finish();
+    match result {
+        Ok(report) => Ok(report_jobs(&report)),
+        Err(e) => {
+            report_apply_error(&e);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn report_apply_error(error: &apply::ApplyError) {
+    ui::error(&error.to_string());
+    let (applied, not_done) = match error {
+        apply::ApplyError::Change {
+            applied, not_done, ..
+        }
+        | apply::ApplyError::Interrupted { applied, not_done } => (applied, not_done),
+        _ => return,
+    };
+    if !applied.is_empty() {
+        ui::status(&format!("done: {}", applied.join(", ")));
+    }
+    if !not_done.is_empty() {
+        ui::status(&format!("not done: {}", not_done.join(", ")));
+    }
+    ui::status("run apply again to finish: it plans from what is there now");
+}
+
+/// A saved plan, when `path` is a file other than a manifest.
+fn read_saved_plan(path: &std::path::Path) -> anyhow::Result<Option<Plan>> {
+    let is_manifest = path
+        .extension()
+        .is_some_and(|e| e == "yml" || e == "yaml" || e == "kdl");
+    if !path.is_file() || is_manifest {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is neither a manifest directory nor a plan saved by `amlops plan -o`",
+            path.display()
+        )
+    })?;
+    if plan.format_version != amlops::plan::FORMAT_VERSION {
+        anyhow::bail!(
+            "{} has plan format {}, this amlops reads {}",
+            path.display(),
+            plan.format_version,
+            amlops::plan::FORMAT_VERSION
+        );
+    }
+    Ok(Some(plan))
+}
+
+/// Prints what the jobs printed (the end of the log of those that failed) and the summary.
+fn report_jobs(report: &apply::ApplyReport) -> ExitCode {
+    for job in report.jobs.iter().filter(|j| j.status == "Completed") {
+        if let Some(tail) = job.log_tail.as_deref().filter(|t| !t.trim().is_empty()) {
+            ui::status(&ui::paint(
+                ui::MUTED,
+                &format!("--- {} ({}) printed ---", job.address, job.name),
+            ));
+            ui::status(tail);
+        }
+    }
     let failed: Vec<_> = report.failed_jobs().collect();
     for job in &failed {
         ui::error(&format!(
@@ -231,82 +469,27 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         },
         &summary,
     ));
-    Ok(if failed.is_empty() {
+    if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
-/// Prints apply's progress to stderr, one line per event.
-struct Printer;
-
-impl Progress for Printer {
-    fn event(&mut self, event: Event<'_>) {
-        match event {
-            Event::Started { change } => ui::status(&format!(
-                "{}: {}...",
-                change.address,
-                progressive(change.action)
-            )),
-            Event::Uploading { source, bytes, .. } => ui::status(&format!(
-                "  ↑ uploading {source} ({})",
-                render::human_bytes(bytes)
-            )),
-            Event::Finished { change, elapsed } => ui::status(&format!(
-                "{}: {} [{}]",
-                change.address,
-                ui::paint(ui::GOOD, done(change.action)),
-                seconds(elapsed)
-            )),
-            Event::JobStatus {
-                address,
-                name,
-                status,
-                elapsed,
-            } => {
-                let style = match status {
-                    "Completed" => ui::GOOD,
-                    "Failed" | "Canceled" => ui::ERROR,
-                    _ => ui::MUTED,
-                };
-                ui::status(&format!(
-                    "{address} ({name}): {} [{}]",
-                    ui::paint(style, status),
-                    seconds(elapsed)
-                ));
+/// A flag Ctrl-C sets: apply then starts nothing new. A second Ctrl-C ends the program.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let setter = Arc::clone(&flag);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            setter.store(true, Ordering::SeqCst);
+            ui::warning(
+                "interrupted: finishing the changes in flight, starting nothing new (Ctrl-C again to quit now)",
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
             }
         }
-    }
-}
-
-fn progressive(action: Action) -> &'static str {
-    match action {
-        Action::Create => "creating",
-        Action::NewVersion => "creating a new version",
-        Action::Update => "updating",
-        Action::Replace => "replacing",
-        Action::Submit => "submitting",
-        Action::Restore => "restoring",
-        Action::Archive => "archiving",
-        Action::Delete => "deleting",
-        Action::NoOp | Action::Conflict => "skipping",
-    }
-}
-
-fn done(action: Action) -> &'static str {
-    match action {
-        Action::Create | Action::NewVersion => "created",
-        Action::Update => "updated",
-        Action::Replace => "replaced",
-        Action::Submit => "submitted",
-        Action::Restore => "restored",
-        Action::Archive => "archived",
-        Action::Delete => "deleted",
-        Action::NoOp | Action::Conflict => "skipped",
-    }
-}
-
-fn seconds(elapsed: Duration) -> String {
-    format!("{:.1}s", elapsed.as_secs_f64())
+    });
+    flag
 }

@@ -34,6 +34,16 @@ pub struct LogsArgs {
 }
 
 #[derive(Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id an apply that holds the lock reports
+    id: String,
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Args)]
 pub struct RunJobArgs {
     #[arg(long)]
     data_dir: PathBuf,
@@ -49,7 +59,7 @@ const ASSETS: &[(&str, &str)] = &[
 ];
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let selection = match targets::select(&args.target.project, &args.dir.dir) {
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
     };
@@ -80,6 +90,9 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
         let mut entries = Vec::new();
         for container in backend.list(collection, &[("listViewType", "All")]).await? {
             let name = container["name"].as_str().unwrap_or_default().to_owned();
+            if *collection == "data" && name == amlops::lock::LOCK_ASSET {
+                continue;
+            }
             let versions = backend
                 .list(
                     &format!("{collection}/{name}/versions"),
@@ -109,9 +122,14 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
             "created": job.pointer("/systemData/createdAt"),
         }));
     }
-    Ok(
-        json!({ "target": backend.target().scope.id(), "computes": computes, "assets": assets, "jobs": jobs }),
-    )
+    let lock = amlops::lock::current(backend).await?;
+    Ok(json!({
+        "target": backend.target().scope.id(),
+        "computes": computes,
+        "assets": assets,
+        "jobs": jobs,
+        "lock": lock,
+    }))
 }
 
 fn render_inventory(inventory: &Value) -> String {
@@ -187,6 +205,19 @@ fn render_inventory(inventory: &Value) -> String {
             );
         }
     }
+    if let Some(lock) = inventory.get("lock").filter(|l| !l.is_null()) {
+        let _ = writeln!(
+            out,
+            "\n{} by {}@{} (pid {}, {} since {}), lock id {}",
+            ui::paint(ui::WARNING, "Locked"),
+            text(lock.get("holder")),
+            text(lock.get("host")),
+            text(lock.get("pid")),
+            text(lock.get("operation")),
+            text(lock.get("created")),
+            text(lock.get("id"))
+        );
+    }
     let jobs = inventory["jobs"].as_array().cloned().unwrap_or_default();
     let _ = writeln!(out, "\n{}", ui::paint(ui::STRONG, "Jobs"));
     if jobs.is_empty() {
@@ -212,7 +243,7 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let selection = match targets::select(&args.target.project, &args.dir.dir) {
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
     };
@@ -244,6 +275,27 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             ui::error(&format!("job {name} has no log yet"));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub async fn force_unlock(args: ForceUnlockArgs) -> anyhow::Result<ExitCode> {
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false)?;
+    match amlops::lock::force_unlock(backend.as_ref(), &args.id).await {
+        Ok(info) => {
+            ui::status(&format!(
+                "released lock {} held by {}@{} (pid {}, {} since {})",
+                info.id, info.holder, info.host, info.pid, info.operation, info.created
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            ui::error(&e.to_string());
             Ok(ExitCode::from(1))
         }
     }

@@ -35,6 +35,23 @@ pub struct TargetsArgs {
     json: bool,
 }
 
+/// The target options for applying a saved plan: the target it was made for, which a
+/// `--target` naming another contradicts.
+pub fn saved_target(
+    args: &super::target::TargetArgs,
+    origin: &amlops::plan::Origin,
+) -> anyhow::Result<super::target::TargetArgs> {
+    let mut target = args.clone();
+    match (&args.project.target, &origin.target) {
+        (Some(given), Some(saved)) if given != saved => {
+            anyhow::bail!("the saved plan was made for target `{saved}`, not `{given}`")
+        }
+        (None, Some(saved)) => target.project.target = Some(saved.clone()),
+        _ => {}
+    }
+    Ok(target)
+}
+
 /// The directory whose `amlops.kdl` applies to `path` (a manifest directory or a file in it).
 pub fn project_root(path: &Path) -> PathBuf {
     if path.is_file() {
@@ -44,14 +61,15 @@ pub fn project_root(path: &Path) -> PathBuf {
     }
 }
 
-/// Loads the project file of `dir` and selects the target `args` ask for. Problems are
-/// printed; `Err` carries the exit code.
-pub fn select(args: &ProjectArgs, dir: &Path) -> Result<Selection, ExitCode> {
+/// Loads the project file of `dir` and selects the target `args` ask for, saying which
+/// (on stderr) when `announce` and the project has a file. Problems are printed; `Err`
+/// carries the exit code.
+pub fn select(args: &ProjectArgs, dir: &Path, announce: bool) -> Result<Selection, ExitCode> {
     let project = load(dir)?;
     let selection = project
         .select(args.target.as_deref(), &args.vars)
         .map_err(|problems| fail(&problems))?;
-    if project.file.is_some() {
+    if announce && project.file.is_some() {
         ui::status(&ui::paint(
             ui::MUTED,
             &format!("target: {}", selection.target),

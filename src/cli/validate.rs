@@ -23,7 +23,7 @@ pub struct ValidateArgs {
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let root = args.paths.first().cloned().unwrap_or_default();
-    let selection = match super::targets::select(&args.project, &root) {
+    let selection = match super::targets::select(&args.project, &root, true) {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
     };

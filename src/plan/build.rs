@@ -71,6 +71,7 @@ pub struct PlanInput<'a> {
     pub options: PlanOptions,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one outcome per planning round")]
 pub enum Outcome {
     /// Answer these and call [`plan`] again with the enlarged snapshot.
     Needs(Vec<Query>),
@@ -93,7 +94,7 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
         .objects
         .iter()
         .filter(|o| o.kind == Kind::Job)
-        .map(|o| Query::Get(o.path.clone()))
+        .flat_map(|o| [Query::Get(o.path.clone()), Query::JobsOf(o.address.clone())])
         .collect();
     let missing = snapshot.missing(&jobs);
     if !missing.is_empty() && builder.errors.is_empty() {
@@ -114,6 +115,7 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
             summary: Summary::of(&changes),
             changes,
             notes: Vec::new(),
+            origin: None,
         }),
         Err(cycle) => Outcome::Invalid(vec![cycle]),
     }
@@ -296,61 +298,89 @@ impl<'a> Builder<'a> {
 
     // 2. Versions.
 
+    /// Settles pinned versions first, then the versions that depend on content (which may
+    /// refer to other declared assets), repeating while any settles.
     fn settle_versions(&mut self) {
         let resources = self.input.resources;
+        let mut waiting: Vec<&Resource> = Vec::new();
         for resource in resources {
-            let (kind, name, version_spec) = match &resource.spec {
-                Spec::Data(data) => (Kind::Data, &data.name.value, &data.version),
-                Spec::Environment(env) => match &env.name {
-                    Some(name) => (Kind::Environment, &name.value, &env.version),
-                    None => continue,
-                },
-                _ => continue,
-            };
-            let Some(content) = self.asset_body(resource, None) else {
+            let Some((kind, name, version_spec)) = declared_asset(resource) else {
                 continue;
             };
-            let (version, versioning) = match version_spec {
-                VersionSpec::Exact(v) => (v.value.clone(), Versioning::Pinned),
-                VersionSpec::Auto(_) => (
-                    content_version(kind, &content, self.scope()),
-                    Versioning::Derived,
-                ),
-                VersionSpec::Unset => {
-                    let latest = self.snapshot.latest(kind, name);
-                    match latest {
-                        Some(live) if same_content(kind, &content, live, self.scope()) => {
-                            let version = super::snapshot::version_of(live)
-                                .unwrap_or_default()
-                                .to_owned();
-                            (
-                                version,
-                                Versioning::Chosen {
-                                    latest_matched: true,
-                                },
-                            )
-                        }
-                        _ => (
-                            self.snapshot.next_version(kind, name).to_string(),
-                            Versioning::Chosen {
-                                latest_matched: false,
-                            },
-                        ),
-                    }
+            match version_spec {
+                VersionSpec::Exact(v) => {
+                    self.settle(resource, kind, name, v.value.clone(), Versioning::Pinned)
                 }
-            };
-            let settled = Settled {
-                address: resource.address.to_string(),
-                version,
-                versioning,
-            };
-            self.settled_by_address
-                .insert(settled.address.clone(), settled.clone());
-            self.settled
-                .entry((kind, name.clone()))
-                .or_default()
-                .push(settled);
+                _ => waiting.push(resource),
+            }
         }
+        loop {
+            let before = waiting.len();
+            waiting.retain(|resource| !self.settle_by_content(resource));
+            if waiting.is_empty() || waiting.len() == before {
+                break;
+            }
+        }
+    }
+
+    /// Settles an `auto` or unset version from the asset's content; false when the content
+    /// cannot be built yet (its problems are reported when the bodies are built).
+    fn settle_by_content(&mut self, resource: &Resource) -> bool {
+        let Some((kind, name, version_spec)) = declared_asset(resource) else {
+            return true;
+        };
+        let errors = self.errors.len();
+        let content = self.asset_body(resource, None);
+        self.errors.truncate(errors);
+        let Some(content) = content else { return false };
+        let (version, versioning) = match version_spec {
+            VersionSpec::Auto(_) => (
+                content_version(kind, &content, self.scope()),
+                Versioning::Derived,
+            ),
+            _ => match self.snapshot.latest(kind, name) {
+                Some(live) if same_content(kind, &content, live, self.scope()) => {
+                    let version = super::snapshot::version_of(live)
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        version,
+                        Versioning::Chosen {
+                            latest_matched: true,
+                        },
+                    )
+                }
+                _ => (
+                    self.snapshot.next_version(kind, name).to_string(),
+                    Versioning::Chosen {
+                        latest_matched: false,
+                    },
+                ),
+            },
+        };
+        self.settle(resource, kind, name, version, versioning);
+        true
+    }
+
+    fn settle(
+        &mut self,
+        resource: &Resource,
+        kind: Kind,
+        name: &str,
+        version: String,
+        versioning: Versioning,
+    ) {
+        let settled = Settled {
+            address: resource.address.to_string(),
+            version,
+            versioning,
+        };
+        self.settled_by_address
+            .insert(settled.address.clone(), settled.clone());
+        self.settled
+            .entry((kind, name.to_owned()))
+            .or_default()
+            .push(settled);
     }
 
     // 3. Bodies.
@@ -1011,6 +1041,13 @@ impl<'a> Builder<'a> {
             _ => self.snapshot.object(&desired.path),
         };
         let mut change = self.change_skeleton(desired);
+        change.applied_spec = live
+            .and_then(|l| spec_tag(desired.kind, l))
+            .map(str::to_owned);
+        change.live_fingerprint = Some(match live {
+            Some(live) => fingerprint(&view(desired.kind, live, scope)),
+            None => "absent".into(),
+        });
         let desired_view = view(desired.kind, &desired.body, scope);
         let Some(live) = live else {
             change.action = match (&desired.versioning, desired.kind) {
@@ -1024,21 +1061,24 @@ impl<'a> Builder<'a> {
                 }
                 _ => Action::Create,
             };
-            change.reason = Some(match change.action {
-                Action::Submit => "no job has run with this specification".into(),
-                Action::NewVersion => match &desired.versioning {
+            change.reason = match change.action {
+                Action::NewVersion => Some(match &desired.versioning {
                     Versioning::Chosen { .. } => {
                         "the content differs from the latest version".into()
                     }
                     _ => "this version does not exist yet".into(),
-                },
-                _ => format!("{} does not exist yet", desired.kind),
-            });
-            change.fields =
-                normalize::field_changes(desired.kind, &desired_view, &Value::Object(Map::new()))
-                    .into_iter()
-                    .filter(|f| !f.path.starts_with(&format!("tags.{}", tags::PREFIX)))
-                    .collect();
+                }),
+                _ => None,
+            };
+            let empty = Value::Object(Map::new());
+            change.fields = without_own_tags(normalize::field_changes(
+                desired.kind,
+                &desired_view,
+                &empty,
+            ));
+            if change.action == Action::Submit {
+                self.explain_submission(desired, &desired_view, &mut change);
+            }
             self.requests_for_create(desired, &mut change);
             return change;
         };
@@ -1051,7 +1091,7 @@ impl<'a> Builder<'a> {
         }
         let live_view = view(desired.kind, live, scope);
         let fields = normalize::field_changes(desired.kind, &desired_view, &live_view);
-        change.fields = fields;
+        change.fields = without_own_tags(fields);
         if change.fields.is_empty() {
             change.action = Action::NoOp;
             return change;
@@ -1174,6 +1214,45 @@ impl<'a> Builder<'a> {
         change
     }
 
+    /// Says what changed since the last job of the same address, when one ran: the plan
+    /// then shows only the fields that differ.
+    fn explain_submission(&self, desired: &Desired, desired_view: &Value, change: &mut Change) {
+        let previous = self
+            .snapshot
+            .jobs_of(&desired.address)
+            .iter()
+            .filter(|j| j.get("name").and_then(Value::as_str) != Some(desired.name.as_str()))
+            .max_by_key(|j| {
+                j.pointer("/systemData/createdAt")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+        let Some(previous) = previous else {
+            change.reason = Some("no job has run with this specification".into());
+            return;
+        };
+        let previous_name = previous
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let previous_view = view(Kind::Job, previous, self.scope());
+        let fields: Vec<FieldChange> =
+            normalize::field_changes(Kind::Job, desired_view, &previous_view)
+                .into_iter()
+                .filter(|f| {
+                    !f.path.starts_with(&format!("tags.{}", tags::PREFIX))
+                        && f.path != "display_name"
+                })
+                .collect();
+        let names: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+        change.reason = Some(format!(
+            "changed since {previous_name}: {}",
+            names.join(", ")
+        ));
+        change.fields = fields;
+    }
+
     fn change_skeleton(&self, desired: &Desired) -> Change {
         Change {
             address: desired.address.clone(),
@@ -1193,6 +1272,9 @@ impl<'a> Builder<'a> {
             uploads: desired.uploads.clone(),
             hint: None,
             status: None,
+            desired_spec: spec_tag(desired.kind, &desired.body).map(str::to_owned),
+            applied_spec: None,
+            live_fingerprint: None,
         }
     }
 
@@ -1228,6 +1310,18 @@ impl Job {
     fn body_code(&self) -> Option<&crate::diag::Located<CodeSource>> {
         let JobBody::Command(command) = &self.body;
         command.code.as_ref()
+    }
+}
+
+/// The kind, name and version of a declared (named) asset.
+fn declared_asset(resource: &Resource) -> Option<(Kind, &str, &VersionSpec)> {
+    match &resource.spec {
+        Spec::Data(data) => Some((Kind::Data, &data.name.value, &data.version)),
+        Spec::Environment(env) => env
+            .name
+            .as_ref()
+            .map(|name| (Kind::Environment, name.value.as_str(), &env.version)),
+        _ => None,
     }
 }
 
@@ -1388,6 +1482,32 @@ fn pointer_matches_view(pointer: &str, view_path: &str) -> bool {
     pointer.ends_with("adminUserPassword") && view_path.ends_with("admin_password")
 }
 
+/// The `amlops.spec` tag of a body of `kind`.
+fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
+    let tags = if kind == Kind::Compute {
+        body.get("tags")
+    } else {
+        body.pointer("/properties/tags")
+    };
+    tags?.get(tags::SPEC)?.as_str()
+}
+
+/// A short hash of a view, to notice later that an object changed.
+fn fingerprint(view: &Value) -> String {
+    let text = serde_json::to_string(view).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))[..16].to_owned()
+}
+
+/// Field changes without amlops' own tags, which only matter when nothing else differs (a
+/// resource that amlops adopts).
+fn without_own_tags(fields: Vec<FieldChange>) -> Vec<FieldChange> {
+    let own = |f: &FieldChange| f.path.starts_with(&format!("tags.{}", tags::PREFIX));
+    if fields.iter().all(own) {
+        return fields;
+    }
+    fields.into_iter().filter(|f| !own(f)).collect()
+}
+
 /// Orders changes so every change comes after what it depends on; ties keep a stable order
 /// (computes, code, data, environments, components, jobs; then by address).
 fn order(changes: Vec<Change>) -> Result<Vec<Change>, Diagnostic> {
@@ -1439,3 +1559,6 @@ fn order(changes: Vec<Change>) -> Result<Vec<Change>, Diagnostic> {
     let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
     Ok(sorted.into_iter().filter_map(|i| slots[i].take()).collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@
 //! of an immutable asset, a version conflict, a job submission.
 
 pub mod build;
+pub mod drift;
 pub mod normalize;
 pub mod snapshot;
 pub mod view;
@@ -107,6 +108,91 @@ pub struct Plan {
     /// Notes for the reader (warnings about the plan, not errors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Where the plan came from, so a saved plan can be checked and applied later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// The inputs of a saved plan.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Origin {
+    /// The manifest directory, absolute.
+    pub manifests: std::path::PathBuf,
+    /// `--only` addresses the plan was restricted to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    /// The target of the project file the plan was made for. Variables given with `--var`
+    /// are not recorded (they may be secret): applying needs them again, and a plan made
+    /// from other values is refused as changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Why a saved plan cannot be applied as it is.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StalePlan {
+    #[error("the workspace changed since the plan was saved: {}", .0.join(", "))]
+    LiveMoved(Vec<String>),
+    #[error("the manifests changed since the plan was saved: {}", .0.join(", "))]
+    ManifestsChanged(Vec<String>),
+    #[error("the saved plan targets {saved}, not {current}")]
+    OtherTarget { saved: String, current: String },
+}
+
+impl Plan {
+    /// Checks that `fresh` (planned now from the same manifests) is the plan that was saved:
+    /// the live objects it saw are unchanged, and so are the changes it would make.
+    pub fn check_saved(&self, fresh: &Plan) -> Result<(), StalePlan> {
+        if self.target.id != fresh.target.id {
+            return Err(StalePlan::OtherTarget {
+                saved: self.target.id.clone(),
+                current: fresh.target.id.clone(),
+            });
+        }
+        let moved: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|saved| {
+                let now = fresh.change(&saved.address);
+                now.is_some_and(|now| now.live_fingerprint != saved.live_fingerprint)
+            })
+            .map(|saved| saved.address.clone())
+            .collect();
+        if !moved.is_empty() {
+            return Err(StalePlan::LiveMoved(moved));
+        }
+        // Where a declaration was written is shown relative to the working directory, and a
+        // job's state moves on by itself: neither is part of the change.
+        let serialised = |c: &Change| {
+            let mut value = serde_json::to_value(c).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("source");
+                map.remove("status");
+            }
+            value
+        };
+        let mut changed: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|saved| {
+                fresh
+                    .change(&saved.address)
+                    .is_none_or(|now| serialised(now) != serialised(saved))
+            })
+            .map(|saved| saved.address.clone())
+            .collect();
+        changed.extend(
+            fresh
+                .changes
+                .iter()
+                .filter(|now| self.change(&now.address).is_none())
+                .map(|now| now.address.clone()),
+        );
+        if !changed.is_empty() {
+            return Err(StalePlan::ManifestsChanged(changed));
+        }
+        Ok(())
+    }
 }
 
 impl Plan {
@@ -120,6 +206,34 @@ impl Plan {
 
     pub fn change(&self, address: &str) -> Option<&Change> {
         self.changes.iter().find(|c| c.address == address)
+    }
+
+    /// Keeps only the changes of `addresses` and what they depend on, transitively. An
+    /// unknown address is an error that suggests the closest known one.
+    pub fn restrict(&mut self, addresses: &[String]) -> Result<(), String> {
+        let mut keep: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = Vec::new();
+        for address in addresses {
+            if self.change(address).is_none() {
+                let known = self.changes.iter().map(|c| c.address.as_str());
+                let hint = crate::diag::did_you_mean(address, known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(format!("no resource `{address}` in the plan{hint}"));
+            }
+            todo.push(address.clone());
+        }
+        while let Some(address) = todo.pop() {
+            if !keep.insert(address.clone()) {
+                continue;
+            }
+            if let Some(change) = self.change(&address) {
+                todo.extend(change.depends_on.iter().cloned());
+            }
+        }
+        self.changes.retain(|c| keep.contains(&c.address));
+        self.summary = Summary::of(&self.changes);
+        Ok(())
     }
 }
 
@@ -209,6 +323,16 @@ pub struct Change {
     /// The state of a job that already ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The specification hash apply records (tag `amlops.spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_spec: Option<String>,
+    /// The specification hash the live object carries: what amlops last applied to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_spec: Option<String>,
+    /// A hash of the live object as the plan saw it (`absent` when there was none), so a
+    /// saved plan can tell whether the workspace moved since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_fingerprint: Option<String>,
 }
 
 /// One field's change. Values are in the manifest's vocabulary; `None` means absent.

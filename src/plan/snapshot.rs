@@ -16,6 +16,9 @@ pub enum Query {
     Get(String),
     /// The code version holding a snapshot with this SDK content hash, if any.
     CodeByHash(String),
+    /// The jobs amlops submitted for a job address (tag `amlops.address`), to show what
+    /// changed since the last one.
+    JobsOf(String),
 }
 
 /// Answers to [`Query`]s.
@@ -27,6 +30,8 @@ pub struct Snapshot {
     pub objects: BTreeMap<String, Option<Value>>,
     /// For an SDK content hash, the relative path of a code version holding it.
     pub code_by_hash: BTreeMap<String, Option<String>>,
+    /// Jobs by the address they were submitted for.
+    pub jobs_of: BTreeMap<String, Vec<Value>>,
 }
 
 impl Snapshot {
@@ -35,6 +40,7 @@ impl Snapshot {
             Query::Versions { kind, name } => self.versions.contains_key(&(*kind, name.clone())),
             Query::Get(path) => self.objects.contains_key(path),
             Query::CodeByHash(hash) => self.code_by_hash.contains_key(hash),
+            Query::JobsOf(address) => self.jobs_of.contains_key(address),
         }
     }
 
@@ -59,6 +65,13 @@ impl Snapshot {
         self.versions(kind, name)
             .iter()
             .find(|v| version_of(v) == Some(version))
+    }
+
+    pub fn jobs_of(&self, address: &str) -> &[Value] {
+        self.jobs_of
+            .get(address)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     pub fn object(&self, path: &str) -> Option<&Value> {

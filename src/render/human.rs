@@ -271,6 +271,7 @@ mod tests {
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
+            origin: None,
         }
     }
 
@@ -290,6 +291,9 @@ mod tests {
             uploads: vec![],
             hint: None,
             status: None,
+            desired_spec: None,
+            applied_spec: None,
+            live_fingerprint: None,
         }
     }
 

@@ -171,6 +171,9 @@ mod tests {
             uploads: vec![],
             hint: None,
             status: None,
+            desired_spec: None,
+            applied_spec: None,
+            live_fingerprint: None,
         };
         let plan = Plan {
             format_version: "1".into(),
@@ -182,6 +185,7 @@ mod tests {
             summary: Summary::of(std::slice::from_ref(&change)),
             changes: vec![change],
             notes: vec![],
+            origin: None,
         };
         let text = render(&serde_json::to_value(&plan).unwrap()).unwrap();
         assert!(

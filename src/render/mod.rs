@@ -4,6 +4,7 @@
 //! planner's internals, so the text a person reads and the JSON a pipeline parses cannot
 //! disagree.
 
+pub mod drift;
 pub mod human;
 pub mod markdown;
 

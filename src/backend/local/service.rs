@@ -665,7 +665,19 @@ pub fn set_job_status(
 
 pub fn delete(store: &mut Store, scope: &Scope, path: &str) -> Result<bool> {
     let scope_id = scope.id();
-    store.transaction(|w| w.delete(&scope_id, path))
+    store.transaction(|w| {
+        let removed = w.delete(&scope_id, path)?;
+        // A container's latest version follows the versions that remain.
+        if removed
+            && let Shape::AssetVersion {
+                collection, name, ..
+            } = shape(path)
+            && w.get(&scope_id, &format!("{collection}/{name}"))?.is_some()
+        {
+            update_container(w, scope, &scope_id, collection, name, &Value::Null, &now())?;
+        }
+        Ok(removed)
+    })
 }
 
 /// Lists a collection with the ARM filters amlops and the SDK use.
