@@ -554,3 +554,63 @@ fn saved_plans_remember_their_target() {
     );
     assert!(!dir.join(".amlops-dev").exists(), "not to dev's");
 }
+
+/// A sensitive variable's value reaches the workspace but no output: not the plan in any
+/// format, not `amlops targets`, not apply's progress.
+#[test]
+fn sensitive_variables_never_show() {
+    const SECRET: &str = "s3cr3t-t0ken-value";
+    let (tmp, dir) = manifests(&[
+        (
+            "amlops.kdl",
+            "variable \"token\" type=\"string\" sensitive=#true\nvariable \"url\" type=\"string\" default=\"https://x/${var.token}/iris.csv\"\n",
+        ),
+        (
+            "data.yml",
+            "name: iris\ntype: uri_file\npath: ${var.url}\ntags:\n  token: ${var.token}\n",
+        ),
+    ]);
+    let workspace = tmp.path().join("workspace");
+    let run = |args: &[&str]| {
+        let output = amlops()
+            .args(args)
+            .arg(&dir)
+            .arg("--data-dir")
+            .arg(&workspace)
+            .env("AMLOPS_VAR_token", SECRET)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !text.contains(SECRET),
+            "the secret leaked from {args:?}:\n{text}"
+        );
+        (output.status.code(), text)
+    };
+    let (code, json) = run(&["plan", "--json"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert!(json.contains("\"after\": \"(sensitive)\""), "{json}");
+    assert!(json.contains("\"kind\": \"variable\""), "{json}");
+    run(&["plan"]);
+    run(&["plan", "--format", "markdown"]);
+    let (code, text) = run(&["apply", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (_, text) = run(&["plan", "--detailed-exitcode"]);
+    assert!(
+        text.contains("No changes."),
+        "the workspace holds the real value:\n{text}"
+    );
+    let listing = amlops()
+        .args(["targets", "--json"])
+        .arg(&dir)
+        .env("AMLOPS_VAR_token", SECRET)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(!listing.contains(SECRET), "{listing}");
+    assert!(listing.contains("(sensitive)"), "{listing}");
+}

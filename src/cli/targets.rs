@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use amlops::diag::display_path;
-use amlops::project::{Project, Selection, TargetDecl};
+use amlops::project::{Override, Project, Selection, TargetDecl};
 use amlops::target::TargetSpec;
 use clap::Args;
 use serde_json::{Value, json};
@@ -18,7 +18,8 @@ pub struct ProjectArgs {
     /// The target of amlops.kdl to use [default: its `default-target`, else `local`]
     #[arg(long, short = 't', env = "AMLOPS_TARGET", value_name = "NAME")]
     pub target: Option<String>,
-    /// Set a variable of amlops.kdl for this run, over the target's value (repeatable)
+    /// Set a variable of amlops.kdl for this run, over the target's value and over
+    /// AMLOPS_VAR_NAME from the environment (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
 }
@@ -66,8 +67,9 @@ pub fn project_root(path: &Path) -> PathBuf {
 /// carries the exit code.
 pub fn select(args: &ProjectArgs, dir: &Path, announce: bool) -> Result<Selection, ExitCode> {
     let project = load(dir)?;
+    let overrides = overrides(&args.vars)?;
     let selection = project
-        .select(args.target.as_deref(), &args.vars)
+        .select(args.target.as_deref(), &overrides)
         .map_err(|problems| fail(&problems))?;
     if announce && project.file.is_some() {
         ui::status(&ui::paint(
@@ -76,6 +78,17 @@ pub fn select(args: &ProjectArgs, dir: &Path, announce: bool) -> Result<Selectio
         ));
     }
     Ok(selection)
+}
+
+/// Variable values from `AMLOPS_VAR_NAME` environment variables, then from `--var` (which
+/// wins): the environment is how CI hands over secrets without putting them in a command
+/// line.
+fn overrides(assignments: &[String]) -> Result<Vec<Override>, ExitCode> {
+    let mut overrides = Override::from_environment(std::env::vars());
+    for text in assignments {
+        overrides.push(Override::from_assignment(text).map_err(|e| fail(&[e]))?);
+    }
+    Ok(overrides)
 }
 
 fn load(dir: &Path) -> Result<Project, ExitCode> {
@@ -94,10 +107,14 @@ pub fn run(args: TargetsArgs) -> anyhow::Result<ExitCode> {
         Ok(project) => project,
         Err(code) => return Ok(code),
     };
+    let overrides = match overrides(&args.vars) {
+        Ok(overrides) => overrides,
+        Err(code) => return Ok(code),
+    };
     let mut listed = Vec::new();
     let mut failed = false;
     for target in project.targets() {
-        let selection = match project.select(Some(&target.name.value), &args.vars) {
+        let selection = match project.select(Some(&target.name.value), &overrides) {
             Ok(selection) => Some(selection),
             Err(problems) => {
                 ui::diagnostics(&problems);
@@ -137,10 +154,12 @@ fn describe(
                 .variables
                 .values()
                 .map(|(name, v)| {
-                    (
-                        name.clone(),
-                        json!({"value": v.value.to_json(), "from": v.origin}),
-                    )
+                    let value = if v.sensitive {
+                        json!(amlops::plan::SENSITIVE)
+                    } else {
+                        v.value.to_json()
+                    };
+                    (name.clone(), json!({"value": value, "from": v.origin}))
                 })
                 .collect()
         })

@@ -47,6 +47,8 @@ pub struct Manifest {
     /// Fields whose values came from variables or overlays, by resource and dotted path, in
     /// the order they were set (a later entry for the same path wins).
     pub origins: BTreeMap<Address, Vec<(String, ValueOrigin)>>,
+    /// Values of sensitive variables the manifests may hold: never shown in plans.
+    pub secrets: Vec<String>,
 }
 
 impl Manifest {
@@ -191,6 +193,7 @@ pub fn load(paths: &[PathBuf]) -> Manifest {
 pub fn load_with(paths: &[PathBuf], inputs: &Inputs) -> Manifest {
     let mut manifest = Manifest {
         root: root_of(paths),
+        secrets: inputs.variables.secrets(),
         ..Manifest::default()
     };
     let mut files = Vec::new();

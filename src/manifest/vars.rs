@@ -92,6 +92,8 @@ impl fmt::Display for VarValue {
 pub struct Variable {
     pub value: VarValue,
     pub origin: ValueOrigin,
+    /// Declared `sensitive`: its value is never shown (plans, `amlops targets`, errors).
+    pub sensitive: bool,
 }
 
 /// The variables a manifest may use, as one target resolves them.
@@ -129,6 +131,16 @@ impl Variables {
 
     pub fn values(&self) -> impl Iterator<Item = (&String, &Variable)> {
         self.values.iter()
+    }
+
+    /// The text of every sensitive value, for redacting what is shown.
+    pub fn secrets(&self) -> Vec<String> {
+        self.values
+            .values()
+            .filter(|v| v.sensitive)
+            .map(|v| v.value.text())
+            .filter(|text| !text.is_empty())
+            .collect()
     }
 
     pub fn unset(&self) -> impl Iterator<Item = (&String, &String)> {
@@ -392,6 +404,7 @@ mod tests {
             Variable {
                 value: VarValue::Int(2),
                 origin: origin("nodes"),
+                sensitive: false,
             },
         );
         vars.set(
@@ -399,6 +412,7 @@ mod tests {
             Variable {
                 value: VarValue::Str("01".into()),
                 origin: origin("version"),
+                sensitive: false,
             },
         );
         vars.set(
@@ -406,6 +420,7 @@ mod tests {
             Variable {
                 value: VarValue::Float(1e-5),
                 origin: origin("lr"),
+                sensitive: false,
             },
         );
         vars.leave_unset("region", "target `dev` sets no value and it has no default");

@@ -74,6 +74,55 @@ pub struct VariableDecl {
     /// The default as written (it may refer to other variables).
     pub default: Option<Node>,
     pub description: Option<String>,
+    /// `sensitive=#true`: the value is a secret, never shown (plans, `amlops targets`,
+    /// errors). A variable whose value uses a sensitive one is sensitive too.
+    pub sensitive: bool,
+}
+
+/// A variable's value given outside the project file: on the command line (`--var
+/// NAME=VALUE`) or in the environment (`AMLOPS_VAR_NAME`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub name: String,
+    pub value: String,
+    /// `--var`, or the environment variable's name.
+    pub source: String,
+}
+
+impl Override {
+    /// The prefix of environment variables that set variables.
+    pub const ENV_PREFIX: &'static str = "AMLOPS_VAR_";
+
+    /// `NAME=VALUE` from `--var`.
+    pub fn from_assignment(text: &str) -> Result<Override, Diagnostic> {
+        match text.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok(Override {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                source: "--var".into(),
+            }),
+            _ => Err(Diagnostic::error("`--var` takes NAME=VALUE")),
+        }
+    }
+
+    /// The `AMLOPS_VAR_NAME` variables among `environment`, by name.
+    pub fn from_environment(
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> Vec<Override> {
+        let mut found: Vec<Override> = environment
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let name = key.strip_prefix(Self::ENV_PREFIX)?.to_owned();
+                (!name.is_empty()).then(|| Override {
+                    name,
+                    value,
+                    source: key.clone(),
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
 }
 
 /// `target "NAME" { … }`.
@@ -171,12 +220,12 @@ impl Project {
             .map_or_else(fallback, |n| n.value.clone())
     }
 
-    /// Selects `requested` (or the default target), resolving its variables (with
-    /// `NAME=VALUE` overrides from the command line) and its overlays.
+    /// Selects `requested` (or the default target), resolving its variables and its overlays.
+    /// `overrides` win over the target's values, a later one over an earlier one.
     pub fn select(
         &self,
         requested: Option<&str>,
-        overrides: &[String],
+        overrides: &[Override],
     ) -> Result<Selection, Vec<Diagnostic>> {
         let name = requested.unwrap_or_else(|| self.default_target_name());
         let targets = self.targets();
@@ -499,6 +548,9 @@ impl Parser<'_> {
         let description = fields
             .str("description", &mut self.problems)
             .map(|d| d.value);
+        let sensitive = fields
+            .bool("sensitive", &mut self.problems)
+            .is_some_and(|s| s.value);
         fields.finish(&mut self.problems);
         let ty = ty?;
         if let Some(default) = &default {
@@ -509,6 +561,7 @@ impl Parser<'_> {
             ty,
             default,
             description,
+            sensitive,
         })
     }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Project, TargetDecl, VariableDecl};
+use super::{Override, Project, TargetDecl, VariableDecl};
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::manifest::node::{Node, ScalarKind};
 use crate::manifest::read::Problems;
@@ -149,42 +149,39 @@ pub fn parse_cli_value(ty: VarType, text: &str) -> Result<VarValue, String> {
     }
 }
 
-/// `NAME=VALUE` values from the command line, by variable.
+/// Values given outside the project file, by variable, with their source; a later one
+/// wins. Environment variables for undeclared names are ignored: CI may set them for other
+/// projects.
 pub(super) fn parse_overrides(
     declared: &[VariableDecl],
-    overrides: &[String],
-) -> Result<BTreeMap<String, VarValue>, Vec<Diagnostic>> {
+    overrides: &[Override],
+) -> Result<BTreeMap<String, (VarValue, String)>, Vec<Diagnostic>> {
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();
-    for text in overrides {
-        let Some((name, value)) = text.split_once('=') else {
-            errors.push(Diagnostic::error(format!(
-                "`--var` takes NAME=VALUE, found `{text}`"
-            )));
-            continue;
-        };
+    for given in overrides {
+        let name = given.name.as_str();
         let Some(decl) = declared.iter().find(|d| d.name.value == name) else {
-            let mut diagnostic =
-                Diagnostic::error(format!("`--var {text}` sets an unknown variable `{name}`"));
-            if let Some(close) = did_you_mean(name, declared.iter().map(|d| d.name.value.as_str()))
-            {
-                diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
+            if given.source == "--var" {
+                errors.push(unknown_override(declared, name));
             }
-            errors.push(
-                diagnostic.hint(
-                    "variables are declared in amlops.kdl: `variable \"NAME\" type=\"string\"`",
-                ),
-            );
             continue;
         };
-        match parse_cli_value(decl.ty, value) {
+        match parse_cli_value(decl.ty, &given.value) {
             Ok(value) => {
-                values.insert(name.to_owned(), value);
+                values.insert(name.to_owned(), (value, given.source.clone()));
             }
-            Err(problem) => errors.push(Diagnostic::error(format!(
-                "`--var {text}`: variable `{name}` is {}, and {problem}",
-                decl.ty.with_article()
-            ))),
+            Err(problem) => {
+                let problem = if decl.sensitive {
+                    "its value is not one (the value is sensitive: not shown)".to_owned()
+                } else {
+                    problem
+                };
+                errors.push(Diagnostic::error(format!(
+                    "`{}` sets variable `{name}`, which is {}, and {problem}",
+                    given.source,
+                    decl.ty.with_article()
+                )));
+            }
         }
     }
     if errors.is_empty() {
@@ -194,11 +191,19 @@ pub(super) fn parse_overrides(
     }
 }
 
+fn unknown_override(declared: &[VariableDecl], name: &str) -> Diagnostic {
+    let mut diagnostic = Diagnostic::error(format!("`--var` sets an unknown variable `{name}`"));
+    if let Some(close) = did_you_mean(name, declared.iter().map(|d| d.name.value.as_str())) {
+        diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
+    }
+    diagnostic.hint("variables are declared in amlops.kdl: `variable \"NAME\" type=\"string\"`")
+}
+
 /// The variables as `target` resolves them.
 pub(super) fn variables(
     project: &Project,
     target: &TargetDecl,
-    overrides: &BTreeMap<String, VarValue>,
+    overrides: &BTreeMap<String, (VarValue, String)>,
 ) -> Result<Variables, Vec<Diagnostic>> {
     let mut resolver = Resolver {
         declared: project
@@ -220,15 +225,16 @@ pub(super) fn variables(
             target,
             source: format!("{}:{}", at.loc.file.display, at.loc.line),
         };
-        let written = if let Some(value) = overrides.get(name) {
+        let written = if let Some((value, source)) = overrides.get(name) {
             Written::Given(Variable {
                 value: value.clone(),
                 origin: ValueOrigin {
                     kind: OriginKind::Variable,
                     variable: Some(name.to_owned()),
                     target: None,
-                    source: "--var".into(),
+                    source: source.clone(),
                 },
+                sensitive: decl.sensitive,
             })
         } else if let Some((_, node)) = target.values.iter().find(|(n, _)| n.value == name) {
             Written::Text(node, origin(Some(target.name.value.clone()), node))
@@ -310,13 +316,18 @@ impl Resolver<'_> {
 
     fn evaluate(&mut self, name: &str, node: &Node, origin: ValueOrigin) -> Outcome {
         let ty = self.declared[name].ty;
+        let mut sensitive = self.declared[name].sensitive;
         let text = match node.scalar() {
             Some(s) if s.kind == ScalarKind::Str && vars::mentions_variables(&s.text) => {
                 s.text.clone()
             }
             _ => {
                 return match typed(ty, name, node) {
-                    Ok(value) => Outcome::Value(Variable { value, origin }),
+                    Ok(value) => Outcome::Value(Variable {
+                        value,
+                        origin,
+                        sensitive,
+                    }),
                     Err(error) => self.fail(error),
                 };
             }
@@ -352,6 +363,7 @@ impl Resolver<'_> {
                     match self.resolve(used) {
                         Outcome::Value(variable) => {
                             out.push_str(&variable.value.text());
+                            sensitive |= variable.sensitive;
                             whole_value = Some(variable.value);
                         }
                         Outcome::Unset(_) => {
@@ -377,7 +389,11 @@ impl Resolver<'_> {
                 return self.fail(error);
             }
         };
-        Outcome::Value(Variable { value, origin })
+        Outcome::Value(Variable {
+            value,
+            origin,
+            sensitive,
+        })
     }
 
     fn fail(&mut self, error: Diagnostic) -> Outcome {

@@ -61,9 +61,8 @@ fn parse_errors(text: &str) -> Vec<Diagnostic> {
 }
 
 fn select_errors(text: &str, target: Option<&str>, vars: &[&str]) -> Vec<Diagnostic> {
-    let vars: Vec<String> = vars.iter().map(|v| (*v).to_owned()).collect();
     let project = Project::parse(&file(text)).unwrap_or_else(|e| panic!("{e:#?}"));
-    project.select(target, &vars).expect_err("errors")
+    project.select(target, &cli(vars)).expect_err("errors")
 }
 
 fn value(selection: &Selection, name: &str) -> VarValue {
@@ -170,14 +169,18 @@ fn each_target_resolves_its_own_values() {
     assert_eq!(local.spec, TargetSpec::Local { data_dir: None });
 }
 
+fn cli(assignments: &[&str]) -> Vec<Override> {
+    assignments
+        .iter()
+        .map(|a| Override::from_assignment(a).unwrap())
+        .collect()
+}
+
 #[test]
 fn command_line_values_win_and_are_typed() {
     let project = project();
     let dev = project
-        .select(
-            None,
-            &["max_nodes=7".into(), "prefix=x".into(), "lr=1".into()],
-        )
+        .select(None, &cli(&["max_nodes=7", "prefix=x", "lr=1"]))
         .unwrap();
     assert_eq!(value(&dev, "max_nodes"), VarValue::Int(7));
     assert_eq!(value(&dev, "cluster"), VarValue::Str("x-cpu".into()));
@@ -187,20 +190,62 @@ fn command_line_values_win_and_are_typed() {
         "--var"
     );
     let errors = project
-        .select(
-            None,
-            &["max_nodes=many".into(), "nodes=1".into(), "oops".into()],
-        )
+        .select(None, &cli(&["max_nodes=many", "nodes=1"]))
         .unwrap_err();
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
         messages,
         [
-            "`--var max_nodes=many`: variable `max_nodes` is an integer, and `many` is not an integer",
-            "`--var nodes=1` sets an unknown variable `nodes`",
-            "`--var` takes NAME=VALUE, found `oops`",
+            "`--var` sets variable `max_nodes`, which is an integer, and `many` is not an integer",
+            "`--var` sets an unknown variable `nodes`",
         ]
     );
+    assert_eq!(
+        Override::from_assignment("oops").unwrap_err().message,
+        "`--var` takes NAME=VALUE"
+    );
+}
+
+#[test]
+fn environment_values_come_before_the_command_line() {
+    let environment = [
+        ("AMLOPS_VAR_max_nodes".to_owned(), "5".to_owned()),
+        ("AMLOPS_VAR_unrelated".to_owned(), "x".to_owned()),
+        ("PATH".to_owned(), "/bin".to_owned()),
+    ];
+    let mut overrides = Override::from_environment(environment);
+    assert_eq!(overrides.len(), 2);
+    let project = project();
+    let dev = project.select(None, &overrides).unwrap();
+    assert_eq!(value(&dev, "max_nodes"), VarValue::Int(5));
+    let origin = &dev.inputs.variables.get("max_nodes").unwrap().origin;
+    assert_eq!(origin.source, "AMLOPS_VAR_max_nodes");
+    overrides.extend(cli(&["max_nodes=6"]));
+    let dev = project.select(None, &overrides).unwrap();
+    assert_eq!(value(&dev, "max_nodes"), VarValue::Int(6));
+}
+
+#[test]
+fn sensitive_values_stay_hidden() {
+    let project = Project::parse(&file(concat!(
+        "variable \"password\" type=\"string\" sensitive=#true\n",
+        "variable \"pin\" type=\"integer\" sensitive=#true\n",
+        "variable \"url\" type=\"string\" default=\"https://u:${var.password}@h\"\n",
+    )))
+    .unwrap();
+    let selection = project.select(None, &cli(&["password=hunter22"])).unwrap();
+    let variables = &selection.inputs.variables;
+    assert!(variables.get("password").unwrap().sensitive);
+    assert!(
+        variables.get("url").unwrap().sensitive,
+        "what uses a secret is secret"
+    );
+    assert_eq!(
+        variables.secrets(),
+        ["hunter22".to_owned(), "https://u:hunter22@h".to_owned()]
+    );
+    let errors = project.select(None, &cli(&["pin=12x4"])).unwrap_err();
+    assert!(!errors[0].message.contains("12x4"), "{}", errors[0].message);
 }
 
 #[test]
