@@ -154,7 +154,8 @@ pub async fn apply(
     Ok(report)
 }
 
-fn refuse_unsafe(plan: &Plan, options: &ApplyOptions) -> Result<(), ApplyError> {
+/// Refuses, before anything is written, a plan with conflicts or unallowed replacements.
+pub fn refuse_unsafe(plan: &Plan, options: &ApplyOptions) -> Result<(), ApplyError> {
     let with = |action: Action| -> Vec<String> {
         plan.changes
             .iter()

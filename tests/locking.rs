@@ -136,5 +136,8 @@ fn applies_without_changes_take_no_lock_and_write_nothing() {
     assert_eq!(project.run(&["apply", "--auto-approve"]).code, 0);
     let before = project.database_bytes();
     assert_eq!(project.run(&["apply", "--auto-approve"]).code, 0);
-    assert_eq!(project.database_bytes(), before);
+    assert!(
+        project.database_bytes() == before,
+        "the workspace database changed"
+    );
 }

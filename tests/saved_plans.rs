@@ -87,7 +87,10 @@ fn a_saved_plan_is_refused_when_the_workspace_moved() {
         "{}",
         apply.stderr
     );
-    assert_eq!(project.database_bytes(), before);
+    assert!(
+        project.database_bytes() == before,
+        "the workspace database changed"
+    );
 }
 
 #[test]

@@ -145,6 +145,42 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
+    /// Every object of `kind` tagged as owned by `project`: computes, or asset versions of
+    /// every container (archived ones included).
+    async fn owned(&self, kind: Kind, project: &str) -> Result<Vec<Value>> {
+        let owned_by = |object: &Value, tags_at: &str| {
+            object
+                .pointer(tags_at)
+                .and_then(|t| t.get(crate::plan::tags::PROJECT))
+                .and_then(Value::as_str)
+                == Some(project)
+        };
+        if kind == Kind::Compute {
+            let computes = self.list("computes", &[]).await?;
+            return Ok(computes
+                .into_iter()
+                .filter(|c| owned_by(c, "/tags"))
+                .collect());
+        }
+        let mut owned = Vec::new();
+        for container in self
+            .list(kind.collection(), &[("listViewType", "All")])
+            .await?
+        {
+            let Some(name) = container.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let path = format!("{}/{name}/versions", kind.collection());
+            let versions = self.list(&path, &[("listViewType", "All")]).await?;
+            owned.extend(
+                versions
+                    .into_iter()
+                    .filter(|v| owned_by(v, "/properties/tags")),
+            );
+        }
+        Ok(owned)
+    }
+
     /// Answers the planner's questions into `snapshot`.
     async fn answer(&self, queries: &[Query], snapshot: &mut Snapshot) -> Result<()> {
         for query in queries {
@@ -199,6 +235,24 @@ pub trait Backend: Send + Sync {
                         })
                         .collect();
                     snapshot.jobs_of.insert(address.clone(), jobs);
+                }
+                Query::Owned { kind, project } => {
+                    let owned = self.owned(*kind, project).await?;
+                    snapshot.owned.insert(*kind, owned);
+                }
+                Query::ActiveJobs => {
+                    let jobs = self.list("jobs", &[]).await?;
+                    snapshot.active_jobs = jobs
+                        .into_iter()
+                        .filter(|j| {
+                            let status = j
+                                .pointer("/properties/status")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            !matches!(status, "Completed" | "Failed" | "Canceled")
+                        })
+                        .collect();
+                    snapshot.active_jobs_known = true;
                 }
             }
         }

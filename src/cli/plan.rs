@@ -35,9 +35,8 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Plan only this resource (and what it depends on); repeatable
-    #[arg(long, value_name = "ADDRESS")]
-    only: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
     /// Save the plan to FILE; `amlops apply FILE` applies exactly it, or refuses if the
     /// workspace or the manifests changed since
     #[arg(short = 'o', long = "out", value_name = "FILE")]
@@ -56,9 +55,8 @@ pub struct DriftArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "human", conflicts_with = "json")]
     format: Format,
-    /// Check only this resource (and what it depends on); repeatable
-    #[arg(long, value_name = "ADDRESS")]
-    only: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
 }
 
 #[derive(Args)]
@@ -76,15 +74,47 @@ pub struct ApplyArgs {
     /// Submit jobs and return without waiting for them to finish
     #[arg(long)]
     no_wait: bool,
-    /// Apply only this resource (and what it depends on); repeatable
-    #[arg(long, value_name = "ADDRESS")]
-    only: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
     /// Seconds to wait for another apply's lock on the target before giving up
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     lock_timeout: u64,
     /// Changes made at once; independent changes run concurrently
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+}
+
+/// Which resources a command plans.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Selection {
+    /// Only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
+    /// Archive asset versions this project owns that left the manifests
+    #[arg(long)]
+    prune: bool,
+    /// Also delete computes this project owns that left the manifests (never while a job runs
+    /// on them or a declared resource refers to them)
+    #[arg(long)]
+    prune_computes: bool,
+}
+
+impl Selection {
+    /// The selection a saved plan was made with.
+    fn of(origin: &amlops::plan::Origin) -> Self {
+        Self {
+            only: origin.only.clone(),
+            prune: origin.prune,
+            prune_computes: origin.prune_computes,
+        }
+    }
+
+    fn prune(&self) -> amlops::plan::prune::Prune {
+        amlops::plan::prune::Prune {
+            assets: self.prune || self.prune_computes,
+            computes: self.prune_computes,
+        }
+    }
 }
 
 /// What every planning command starts with.
@@ -97,11 +127,11 @@ pub struct Planned {
 async fn prepare_quietly(
     dir: &DirArg,
     target: &TargetArgs,
-    only: &[String],
+    selection: &Selection,
     detached: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     QUIET.store(true, Ordering::SeqCst);
-    let result = prepare(dir, target, only, detached).await;
+    let result = prepare(dir, target, selection, detached).await;
     QUIET.store(false, Ordering::SeqCst);
     result
 }
@@ -113,18 +143,18 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 pub async fn prepare(
     dir: &DirArg,
     target_args: &TargetArgs,
-    only: &[String],
+    selection: &Selection,
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let selection = match targets::select(
+    let chosen = match targets::select(
         &target_args.project,
         &dir.dir,
         !QUIET.load(Ordering::SeqCst),
     ) {
-        Ok(selection) => selection,
+        Ok(chosen) => chosen,
         Err(code) => return Ok(Err(code)),
     };
-    let manifest = manifest::load_with(std::slice::from_ref(&dir.dir), &selection.inputs);
+    let manifest = manifest::load_with(std::slice::from_ref(&dir.dir), &chosen.inputs);
     if !QUIET.load(Ordering::SeqCst) {
         ui::diagnostics(manifest.diagnostics.warnings());
     }
@@ -145,8 +175,8 @@ pub async fn prepare(
             return Ok(Err(ExitCode::from(1)));
         }
     };
-    let backend = target::open(target_args, &selection.spec, &dir.dir, detached_runs)?;
-    let project = selection
+    let backend = target::open(target_args, &chosen.spec, &dir.dir, detached_runs)?;
+    let project = chosen
         .project
         .clone()
         .unwrap_or_else(|| workflow::project_name(&manifest.root));
@@ -154,7 +184,10 @@ pub async fn prepare(
         manifest: &manifest,
         artifacts: &artifacts,
         project: &project,
-        options: PlanOptions::default(),
+        options: PlanOptions {
+            prune: selection.prune(),
+            ..PlanOptions::default()
+        },
     };
     let mut plan = match workflow::make_plan(backend.as_ref(), request).await {
         Ok(plan) => plan,
@@ -169,8 +202,8 @@ pub async fn prepare(
         }
         Err(PlanError::Backend(e)) => return Err(e.into()),
     };
-    if !only.is_empty()
-        && let Err(message) = plan.restrict(only)
+    if !selection.only.is_empty()
+        && let Err(message) = plan.restrict(&selection.only)
     {
         ui::error(&message);
         return Ok(Err(ExitCode::from(1)));
@@ -182,8 +215,10 @@ pub async fn prepare(
     }
     plan.origin = Some(amlops::plan::Origin {
         manifests: manifest::normalize(&dir.dir),
-        only: only.to_vec(),
-        target: Some(selection.target),
+        only: selection.only.clone(),
+        prune: selection.prune,
+        prune_computes: selection.prune_computes,
+        target: Some(chosen.target),
     });
     Ok(Ok(Planned { backend, plan }))
 }
@@ -202,7 +237,7 @@ fn report_errors(manifest: &Manifest) {
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.selection, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -235,7 +270,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.selection, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -263,9 +298,9 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
                 dir: origin.manifests.clone(),
             };
             let target = targets::saved_target(&args.target, origin)?;
-            prepare(&dir, &target, &origin.only, args.no_wait).await?
+            prepare(&dir, &target, &Selection::of(origin), args.no_wait).await?
         }
-        None => prepare(&args.dir, &args.target, &args.only, args.no_wait).await?,
+        None => prepare(&args.dir, &args.target, &args.selection, args.no_wait).await?,
     };
     let planned = match planned {
         Ok(planned) => planned,
@@ -303,6 +338,14 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    let check = ApplyOptions {
+        allow_replace: args.allow_replace,
+        ..ApplyOptions::default()
+    };
+    if let Err(e) = apply::refuse_unsafe(plan, &check) {
+        ui::error(&e.to_string());
+        return Ok(ExitCode::from(1));
+    }
     let lock_info = match lock::acquire(
         planned.backend.as_ref(),
         lock::LockInfo::for_this_process("apply"),
@@ -339,17 +382,21 @@ async fn apply_locked(
     reviewed: &Plan,
     saved: Option<&Plan>,
 ) -> anyhow::Result<ExitCode> {
-    let (dir, only, target) = match saved.and_then(|s| s.origin.as_ref()) {
+    let (dir, selection, target) = match saved.and_then(|s| s.origin.as_ref()) {
         Some(origin) => (
             DirArg {
                 dir: origin.manifests.clone(),
             },
-            origin.only.clone(),
+            Selection::of(origin),
             targets::saved_target(&args.target, origin)?,
         ),
-        None => (args.dir.clone(), args.only.clone(), args.target.clone()),
+        None => (
+            args.dir.clone(),
+            args.selection.clone(),
+            args.target.clone(),
+        ),
     };
-    let planned = match prepare_quietly(&dir, &target, &only, args.no_wait).await? {
+    let planned = match prepare_quietly(&dir, &target, &selection, args.no_wait).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

@@ -48,12 +48,15 @@ pub type Artifacts = BTreeMap<PathBuf, Artifact>;
 pub struct PlanOptions {
     /// Tag what amlops creates with its project, address and specification hash.
     pub ownership_tags: bool,
+    /// Remove what this project owns that left the manifests.
+    pub prune: super::prune::Prune,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
         Self {
             ownership_tags: true,
+            prune: super::prune::Prune::default(),
         }
     }
 }
@@ -103,7 +106,22 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
     if !builder.errors.is_empty() {
         return Outcome::Invalid(builder.errors);
     }
-    let changes = builder.compare();
+    let mut changes = builder.compare();
+    if changes.iter().any(|c| c.action == Action::Replace) {
+        if !snapshot.active_jobs_known {
+            return Outcome::Needs(vec![Query::ActiveJobs]);
+        }
+        for change in changes.iter_mut().filter(|c| c.action == Action::Replace) {
+            blast_radius(change, input.scope, snapshot);
+        }
+    }
+    let mut notes = Vec::new();
+    if input.options.prune.any() {
+        let (pruned, prune_notes) =
+            super::prune::prune(input.options.prune, input.scope, snapshot, &changes);
+        changes.extend(pruned);
+        notes = prune_notes;
+    }
     match order(changes) {
         Ok(changes) => Outcome::Ready(Plan {
             format_version: super::FORMAT_VERSION.into(),
@@ -114,7 +132,7 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
             },
             summary: Summary::of(&changes),
             changes,
-            notes: Vec::new(),
+            notes,
             origin: None,
         }),
         Err(cycle) => Outcome::Invalid(vec![cycle]),
@@ -208,6 +226,16 @@ impl<'a> Builder<'a> {
 
     fn first_queries(&self) -> BTreeSet<Query> {
         let mut wanted = BTreeSet::new();
+        let prune = self.input.options.prune;
+        for kind in prune.kinds() {
+            wanted.insert(Query::Owned {
+                kind,
+                project: self.input.project.to_owned(),
+            });
+        }
+        if prune.computes {
+            wanted.insert(Query::ActiveJobs);
+        }
         for resource in self.input.resources {
             match &resource.spec {
                 Spec::Data(data) => {
@@ -1482,6 +1510,33 @@ fn pointer_matches_view(pointer: &str, view_path: &str) -> bool {
     pointer.ends_with("adminUserPassword") && view_path.ends_with("admin_password")
 }
 
+/// Names the jobs running on a compute that a replacement would delete under them.
+fn blast_radius(change: &mut Change, scope: &Scope, snapshot: &Snapshot) {
+    let id = scope.resource_id(&format!("computes/{}", change.name));
+    let running: Vec<&str> = snapshot
+        .active_jobs
+        .iter()
+        .filter(|j| {
+            j.pointer("/properties/computeId")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.eq_ignore_ascii_case(&id))
+        })
+        .filter_map(|j| j.get("name").and_then(Value::as_str))
+        .collect();
+    let warning = if running.is_empty() {
+        "replacing deletes the compute and creates it again: pass --allow-replace to apply"
+            .to_owned()
+    } else {
+        format!(
+            "replacing deletes the compute under {} running job{} ({}): pass --allow-replace to apply",
+            running.len(),
+            if running.len() == 1 { "" } else { "s" },
+            running.join(", ")
+        )
+    };
+    change.hint = Some(warning);
+}
+
 /// The `amlops.spec` tag of a body of `kind`.
 fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
     let tags = if kind == Kind::Compute {
@@ -1493,7 +1548,7 @@ fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
 }
 
 /// A short hash of a view, to notice later that an object changed.
-fn fingerprint(view: &Value) -> String {
+pub(crate) fn fingerprint(view: &Value) -> String {
     let text = serde_json::to_string(view).unwrap_or_default();
     hex::encode(Sha256::digest(text.as_bytes()))[..16].to_owned()
 }

@@ -13,6 +13,7 @@
 pub mod build;
 pub mod drift;
 pub mod normalize;
+pub mod prune;
 pub mod snapshot;
 pub mod view;
 
@@ -121,6 +122,11 @@ pub struct Origin {
     /// `--only` addresses the plan was restricted to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// `--prune` and `--prune-computes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune_computes: bool,
     /// The target of the project file the plan was made for. Variables given with `--var`
     /// are not recorded (they may be secret): applying needs them again, and a plan made
     /// from other values is refused as changed.

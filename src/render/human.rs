@@ -65,6 +65,7 @@ fn render_plan(plan: &Plan) -> String {
             target_words(plan),
             plan.summary.no_op
         );
+        render_notes(&mut out, plan);
         return out;
     }
     let _ = writeln!(
@@ -76,10 +77,14 @@ fn render_plan(plan: &Plan) -> String {
         render_change(&mut out, change);
     }
     let _ = writeln!(out, "\n{}", summary_line(&plan.summary));
+    render_notes(&mut out, plan);
+    out
+}
+
+fn render_notes(out: &mut String, plan: &Plan) {
     for note in &plan.notes {
         let _ = writeln!(out, "{}", paint(MUTED, &format!("note: {note}")));
     }
-    out
 }
 
 fn target_words(plan: &Plan) -> String {

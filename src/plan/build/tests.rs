@@ -47,6 +47,19 @@ impl Live {
                         .collect();
                     snapshot.jobs_of.insert(address.clone(), jobs);
                 }
+                Query::ActiveJobs => {
+                    snapshot.active_jobs = self
+                        .objects
+                        .iter()
+                        .filter(|(p, v)| {
+                            p.starts_with("jobs/")
+                                && v.pointer("/properties/status") == Some(&json!("Running"))
+                        })
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    snapshot.active_jobs_known = true;
+                }
+                Query::Owned { .. } => {}
                 Query::CodeByHash(hash) => {
                     let found = self
                         .objects
@@ -574,6 +587,7 @@ fn without_ownership_tags_bodies_are_the_sdk_bodies() {
             &Live::default(),
             PlanOptions {
                 ownership_tags: false,
+                ..PlanOptions::default()
             },
         )
         .unwrap();
