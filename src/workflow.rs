@@ -176,7 +176,8 @@ pub fn annotate_origins(plan: &mut Plan, manifest: &Manifest) {
 
 /// Hides the values of sensitive variables wherever the plan shows them: a field value that
 /// holds one becomes `(sensitive)`, and a request body that holds one is shown with it
-/// replaced, while the body as sent stays in memory only ([`Request::secret_body`]).
+/// replaced, while the body as sent stays in memory only
+/// ([`Request::secret_body`](crate::plan::Request::secret_body)).
 pub fn redact_secrets(plan: &mut Plan, secrets: &[String]) {
     if secrets.is_empty() {
         return;

@@ -486,6 +486,21 @@ fn fmt_lays_out_kdl_and_checks_it() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("broken.kdl:1:"));
+
+    // The kdl crate drops a comment after a closing `}`: fmt refuses rather than lose it.
+    let kept = dir.join("kept.kdl");
+    let text = "data \"a\" { path \"p\" } // why\n";
+    std::fs::write(&kept, text).unwrap();
+    amlops()
+        .arg("fmt")
+        .arg(&kept)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "error: formatting would lose this comment, so the file is left as it is",
+        ))
+        .stderr(predicates::str::contains("kept.kdl:1:23"));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), text);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use amlops::diag::{SourceFile, display_path};
-use amlops::manifest::kdl::{parse_document, print};
+use amlops::manifest::kdl;
 use anyhow::Context as _;
 use clap::Args;
 
@@ -39,8 +39,8 @@ pub fn run(args: FmtArgs) -> anyhow::Result<ExitCode> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", display_path(path)))?;
         let file = SourceFile::new(path, text);
-        let formatted = match parse_document(&file) {
-            Ok((document, _)) => print::document(&document),
+        let formatted = match kdl::format(&file) {
+            Ok(formatted) => formatted,
             Err(problems) => {
                 ui::diagnostics(&problems);
                 invalid += 1;
@@ -81,7 +81,7 @@ fn summary(files: usize, unformatted: usize, invalid: usize, check: bool) -> Str
         )
     };
     if invalid > 0 {
-        summary.push_str(&format!(", {invalid} not valid KDL"));
+        summary.push_str(&format!(", {invalid} left as they are (problems above)"));
     }
     summary
 }

@@ -23,7 +23,7 @@ pub fn documents(docs: &[Node], comments: &mut Comments) -> String {
         }
         writer.document(doc);
     }
-    for comment in writer.comments.end.drain(..) {
+    for comment in writer.comments.take_rest() {
         let _ = writeln!(writer.out, "#{comment}");
     }
     writer.out
@@ -62,7 +62,7 @@ impl Writer<'_> {
             }
             self.out.push_str(&key_text(&entry.key.value));
             self.out.push(':');
-            self.after_indicator(&entry.value, indent);
+            self.after_indicator(&entry.value, indent, entry.key.loc.line);
         }
     }
 
@@ -89,20 +89,21 @@ impl Writer<'_> {
                     self.out.push(' ');
                     self.sequence(nested, indent + 2, true);
                 }
-                _ => self.after_indicator(item, indent),
+                _ => self.after_indicator(item, indent, item.loc.line),
             }
         }
     }
 
-    /// What follows `key:` or `-`: a scalar on the same line, or a block below.
-    fn after_indicator(&mut self, value: &Node, indent: usize) {
+    /// What follows `key:` or `-` written at `line`: a scalar on the same line, or a block
+    /// below.
+    fn after_indicator(&mut self, value: &Node, indent: usize, line: u32) {
         match &value.value {
             NodeValue::Map(entries) if !entries.is_empty() => {
-                self.out.push('\n');
+                self.block_start(value, line);
                 self.mapping(entries, indent + 2, false);
             }
             NodeValue::Seq(items) if !items.is_empty() => {
-                self.out.push('\n');
+                self.block_start(value, line);
                 self.sequence(items, indent + 2, false);
             }
             NodeValue::Scalar(s) if s.kind == ScalarKind::Null => {
@@ -122,6 +123,16 @@ impl Writer<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Ends the line of a key whose value is a block: with the comment written on the key's
+    /// line, when the block's node was written there (as KDL writes `key { // why`).
+    fn block_start(&mut self, value: &Node, line: u32) {
+        if value.loc.line == line {
+            self.end_of_line(value);
+        } else {
+            self.out.push('\n');
         }
     }
 

@@ -155,6 +155,36 @@ fn sentence(text: &str) -> String {
     }
 }
 
+/// The text of `file` in the canonical layout ([`print`]). Refuses, naming each, when the
+/// layout would lose a comment: the kdl crate drops some comments while parsing (one after
+/// a closing `}` on its line), and a formatter must never.
+pub fn format(file: &Arc<SourceFile>) -> Result<String, Vec<Diagnostic>> {
+    let (document, _) = parse_document(file)?;
+    let printed = print::document(&document);
+    let lost = comments::lost(&file.text, &printed);
+    if lost.is_empty() {
+        return Ok(printed);
+    }
+    Err(lost
+        .iter()
+        .map(|comment| {
+            let first = comment.text.split('\n').next().unwrap_or_default();
+            let (column, len) = file
+                .line_text(comment.line)
+                .and_then(|line| {
+                    let at = ["//", "/*"]
+                        .iter()
+                        .find_map(|marker| line.find(&format!("{marker}{first}")))?;
+                    Some((line[..at].chars().count() + 1, line[at..].chars().count()))
+                })
+                .unwrap_or((1, 0));
+            Diagnostic::error("formatting would lose this comment, so the file is left as it is")
+                .at(&Loc::new(file, comment.line, column as u32, len as u32))
+                .hint("move the comment onto a line of its own")
+        })
+        .collect())
+}
+
 /// Parses a KDL resource file into its resources.
 pub fn parse(file: &Arc<SourceFile>) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     let (document, map) = parse_document(file)?;

@@ -65,12 +65,14 @@ pub fn resource(word: &str, doc: &Node, comments: &mut Comments) -> Result<KdlNo
     Ok(node)
 }
 
-/// The comments below the last key, as the trailing text of a document.
+/// The comments below the last key (and any the writer found no place for), as the
+/// trailing text of a document.
 pub fn end_comments(document: &mut KdlDocument, comments: &mut Comments) {
-    if comments.end.is_empty() {
+    let rest = comments.take_rest();
+    if rest.is_empty() {
         return;
     }
-    let trailing: String = comments.end.drain(..).map(|c| format!("//{c}\n")).collect();
+    let trailing: String = rest.iter().map(|c| format!("//{c}\n")).collect();
     document.set_format(KdlDocumentFormat {
         leading: String::new(),
         trailing,
