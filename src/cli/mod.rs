@@ -2,7 +2,9 @@
 //! Handlers only orchestrate; the work happens in the library's stages.
 
 mod convert;
+mod emulator;
 mod fmt;
+mod notebook;
 mod plan;
 mod progress;
 mod show;
@@ -40,6 +42,10 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// Serve local workspaces over the Azure ML REST API on 127.0.0.1 until interrupted.
+    Emulator(emulator::EmulatorArgs),
+    /// Turn a Jupyter notebook into a script, its Data and Environment manifests and a job.
+    Notebook(notebook::NotebookArgs),
     /// Release the lock of an apply that died; never needed while the holder runs.
     ForceUnlock(show::ForceUnlockArgs),
     /// List the targets of amlops.kdl with their variables and overlays.
@@ -90,6 +96,8 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::Emulator(args) => emulator::run(args).await,
+            Command::Notebook(args) => notebook::run(args),
             Command::ForceUnlock(args) => show::force_unlock(args).await,
             Command::Targets(args) => targets::run(args),
             Command::Fmt(args) => fmt::run(args),
