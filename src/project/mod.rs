@@ -616,65 +616,8 @@ impl Parser<'_> {
         let key = child.name().value();
         match key {
             "description" => settings.description = self.single_string(child).map(|d| d.value),
-            "local" | "workspace" | "registry" => {
-                if let Some(TargetKind { word: first, .. }) = &settings.kind {
-                    self.problems.push(
-                        Diagnostic::error(format!(
-                            "target `{}` is already a `{}` target",
-                            target.value, first.value
-                        ))
-                        .at(&self.reader.name_loc(child))
-                        .related("declared", &first.loc)
-                        .hint("a target is one of `local`, `workspace` or `registry`"),
-                    );
-                    return;
-                }
-                let kind = Located::new(key.to_owned(), self.reader.name_loc(child));
-                match self.reader.body(child, 1, key) {
-                    Ok((args, fields)) => {
-                        settings.kind = Some(TargetKind {
-                            word: kind,
-                            args,
-                            fields,
-                        })
-                    }
-                    Err(error) => self.problems.push(error),
-                }
-            }
-            "endpoint" => {
-                if let Some(url) = self.single_string(child) {
-                    if !(url.value.starts_with("https://") || url.value.starts_with("http://")) {
-                        self.problems.error(
-                            &url.loc,
-                            "endpoint",
-                            format!("`endpoint` `{}` is not an http or https URL", url.value),
-                        );
-                    }
-                    settings.connection.0 = Some(url);
-                }
-            }
-            "ca-cert" => {
-                settings.connection.1 = self
-                    .single_string(child)
-                    .map(|p| p.map(|p| self.base.join(p)));
-            }
-            "auth" => {
-                if let Some(method) = self.single_string(child) {
-                    let names: Vec<&'static str> = AUTH_METHODS.iter().map(|(n, _)| *n).collect();
-                    if let Some(choice) = crate::manifest::read::check_choice(
-                        &method,
-                        "auth",
-                        &names,
-                        &mut self.problems,
-                    ) {
-                        let method = AUTH_METHODS
-                            .iter()
-                            .find(|(n, _)| *n == choice.value)
-                            .map(|(_, m)| *m);
-                        settings.connection.2 = method.map(|m| Located::new(m, choice.loc));
-                    }
-                }
-            }
+            "local" | "workspace" | "registry" => self.target_kind(child, target, settings),
+            "endpoint" | "ca-cert" | "auth" => self.connection_setting(child, settings),
             "variables" => self.target_values(child, settings),
             "overlay" => self.overlays(child, target, settings),
             other => self.unknown(
@@ -683,6 +626,62 @@ impl Parser<'_> {
                 TARGET_SETTINGS,
                 &format!("target `{}`", target.value),
             ),
+        }
+    }
+
+    /// `local`, `workspace` or `registry`: where the target applies, once.
+    fn target_kind(
+        &mut self,
+        child: &KdlNode,
+        target: &Located<String>,
+        settings: &mut TargetSettings,
+    ) {
+        let key = child.name().value();
+        if let Some(TargetKind { word: first, .. }) = &settings.kind {
+            self.problems.push(
+                Diagnostic::error(format!(
+                    "target `{}` is already a `{}` target",
+                    target.value, first.value
+                ))
+                .at(&self.reader.name_loc(child))
+                .related("declared", &first.loc)
+                .hint("a target is one of `local`, `workspace` or `registry`"),
+            );
+            return;
+        }
+        let word = Located::new(key.to_owned(), self.reader.name_loc(child));
+        match self.reader.body(child, 1, key) {
+            Ok((args, fields)) => settings.kind = Some(TargetKind { word, args, fields }),
+            Err(error) => self.problems.push(error),
+        }
+    }
+
+    /// `endpoint`, `ca-cert` and `auth`: how to reach Azure Resource Manager.
+    fn connection_setting(&mut self, child: &KdlNode, settings: &mut TargetSettings) {
+        let Some(value) = self.single_string(child) else {
+            return;
+        };
+        match child.name().value() {
+            "endpoint" => {
+                if !(value.value.starts_with("https://") || value.value.starts_with("http://")) {
+                    self.problems.error(
+                        &value.loc,
+                        "endpoint",
+                        format!("`endpoint` `{}` is not an http or https URL", value.value),
+                    );
+                }
+                settings.connection.0 = Some(value);
+            }
+            "ca-cert" => settings.connection.1 = Some(value.map(|p| self.base.join(p))),
+            _ => {
+                let names: Vec<&'static str> = AUTH_METHODS.iter().map(|(n, _)| *n).collect();
+                let choice =
+                    crate::manifest::read::check_choice(&value, "auth", &names, &mut self.problems);
+                settings.connection.2 = choice.and_then(|choice| {
+                    let (_, method) = AUTH_METHODS.iter().find(|(n, _)| *n == choice.value)?;
+                    Some(Located::new(*method, choice.loc))
+                });
+            }
         }
     }
 
@@ -802,67 +801,84 @@ impl Parser<'_> {
             );
             return None;
         };
-        let (endpoint, ca_cert, auth) = connection;
         let what = format!("a {} target", kind.value);
         let mut fields = Fields::new(&body, &kind.value, &what, &mut self.problems)?;
         let spec = match kind.value.as_str() {
-            "local" => {
-                if let Some(arg) = args.first() {
-                    self.problems.error(
-                        &arg.loc,
-                        "local",
-                        "`local` takes no value: write `local data-dir=\"…\"`",
-                    );
-                }
-                for (set, key) in [
-                    (endpoint.as_ref().map(|e| &e.loc), "endpoint"),
-                    (ca_cert.as_ref().map(|c| &c.loc), "ca-cert"),
-                    (auth.as_ref().map(|a| &a.loc), "auth"),
-                ] {
-                    if let Some(loc) = set {
-                        self.problems.error(loc, key, format!("`{key}` applies to workspace and registry targets, not to the local workspace"));
-                    }
-                }
-                let data_dir = fields
-                    .str("data-dir", &mut self.problems)
-                    .map(|d| self.base.join(&d.value));
-                TargetSpec::Local { data_dir }
-            }
-            "workspace" => {
-                let subscription = fields.req_str("subscription", &mut self.problems);
-                let resource_group = fields.req_str("resource-group", &mut self.problems);
-                let name = self.name_of(&mut fields, args.first());
-                TargetSpec::Workspace {
-                    subscription: subscription?.value,
-                    resource_group: resource_group?.value,
-                    workspace: name?.value,
-                    connection: Connection {
-                        endpoint: endpoint.map(|e| e.value),
-                        ca_cert: ca_cert.map(|c| c.value),
-                        auth: auth.map(|a| a.value),
-                    },
-                }
-            }
-            _ => {
-                let subscription = fields.str("subscription", &mut self.problems);
-                let resource_group = fields.str("resource-group", &mut self.problems);
-                let location = fields.str("location", &mut self.problems);
-                let name = self.name_of(&mut fields, args.first());
-                TargetSpec::Registry {
-                    name: name?.value,
-                    subscription: subscription.map(|s| s.value),
-                    resource_group: resource_group.map(|r| r.value),
-                    location: location.map(|l| l.value),
-                    connection: Connection {
-                        endpoint: endpoint.map(|e| e.value),
-                        ca_cert: ca_cert.map(|c| c.value),
-                        auth: auth.map(|a| a.value),
-                    },
-                }
-            }
+            "local" => self.local_spec(&mut fields, args.first(), &connection),
+            "workspace" => self.workspace_spec(&mut fields, args.first(), connection),
+            _ => self.registry_spec(&mut fields, args.first(), connection),
         };
         fields.finish(&mut self.problems);
-        Some(spec)
+        spec
+    }
+
+    fn local_spec(
+        &mut self,
+        fields: &mut Fields<'_>,
+        argument: Option<&Node>,
+        connection: &ConnectionSettings,
+    ) -> Option<TargetSpec> {
+        if let Some(argument) = argument {
+            self.problems.error(
+                &argument.loc,
+                "local",
+                "`local` takes no value: write `local data-dir=\"…\"`",
+            );
+        }
+        let (endpoint, ca_cert, auth) = connection;
+        for (set, key) in [
+            (endpoint.as_ref().map(|e| &e.loc), "endpoint"),
+            (ca_cert.as_ref().map(|c| &c.loc), "ca-cert"),
+            (auth.as_ref().map(|a| &a.loc), "auth"),
+        ] {
+            if let Some(loc) = set {
+                self.problems.error(
+                    loc,
+                    key,
+                    format!("`{key}` applies to workspace and registry targets, not to the local workspace"),
+                );
+            }
+        }
+        let data_dir = fields
+            .str("data-dir", &mut self.problems)
+            .map(|d| self.base.join(&d.value));
+        Some(TargetSpec::Local { data_dir })
+    }
+
+    fn workspace_spec(
+        &mut self,
+        fields: &mut Fields<'_>,
+        argument: Option<&Node>,
+        connection: ConnectionSettings,
+    ) -> Option<TargetSpec> {
+        let subscription = fields.req_str("subscription", &mut self.problems);
+        let resource_group = fields.req_str("resource-group", &mut self.problems);
+        let name = self.name_of(fields, argument);
+        Some(TargetSpec::Workspace {
+            subscription: subscription?.value,
+            resource_group: resource_group?.value,
+            workspace: name?.value,
+            connection: connection_of(connection),
+        })
+    }
+
+    fn registry_spec(
+        &mut self,
+        fields: &mut Fields<'_>,
+        argument: Option<&Node>,
+        connection: ConnectionSettings,
+    ) -> Option<TargetSpec> {
+        let subscription = fields.str("subscription", &mut self.problems);
+        let resource_group = fields.str("resource-group", &mut self.problems);
+        let location = fields.str("location", &mut self.problems);
+        let name = self.name_of(fields, argument);
+        Some(TargetSpec::Registry {
+            name: name?.value,
+            subscription: subscription.map(|s| s.value),
+            resource_group: resource_group.map(|r| r.value),
+            location: location.map(|l| l.value),
+            connection: connection_of(connection),
+        })
     }
 
     /// The name of a workspace or registry: its argument or its `name` field.
@@ -886,6 +902,14 @@ impl Parser<'_> {
             }
             None => fields.req_str("name", &mut self.problems),
         }
+    }
+}
+
+fn connection_of((endpoint, ca_cert, auth): ConnectionSettings) -> Connection {
+    Connection {
+        endpoint: endpoint.map(|e| e.value),
+        ca_cert: ca_cert.map(|c| c.value),
+        auth: auth.map(|a| a.value),
     }
 }
 

@@ -316,7 +316,7 @@ impl Resolver<'_> {
 
     fn evaluate(&mut self, name: &str, node: &Node, origin: ValueOrigin) -> Outcome {
         let ty = self.declared[name].ty;
-        let mut sensitive = self.declared[name].sensitive;
+        let sensitive = self.declared[name].sensitive;
         let text = match node.scalar() {
             Some(s) if s.kind == ScalarKind::Str && vars::mentions_variables(&s.text) => {
                 s.text.clone()
@@ -344,37 +344,11 @@ impl Resolver<'_> {
             }
         };
         let whole = matches!(pieces.as_slice(), [Piece::Reference { .. }]);
-        let mut out = String::new();
-        let mut whole_value = None;
-        for piece in &pieces {
-            match piece {
-                Piece::Text(t) => out.push_str(t),
-                Piece::EscapedOpen => out.push_str(vars::OPEN),
-                Piece::Reference { name: used, offset } => {
-                    if !self.declared.contains_key(used) {
-                        let at = vars::locate(&node.loc, &text[*offset..], used.len() + 7);
-                        let mut error =
-                            Diagnostic::error(format!("unknown variable `{used}`")).at(&at);
-                        if let Some(close) = did_you_mean(used, self.declared.keys().copied()) {
-                            error = error.hint(format!("did you mean `${{var.{close}}}`?"));
-                        }
-                        return self.fail(error);
-                    }
-                    match self.resolve(used) {
-                        Outcome::Value(variable) => {
-                            out.push_str(&variable.value.text());
-                            sensitive |= variable.sensitive;
-                            whole_value = Some(variable.value);
-                        }
-                        Outcome::Unset(_) => {
-                            return Outcome::Unset(format!("it uses `{used}`, which has no value"));
-                        }
-                        Outcome::Failed => return Outcome::Failed,
-                    }
-                }
-            }
-        }
-        let value = match whole_value.filter(|_| whole) {
+        let (out, last, uses_secret) = match self.interpolate(&pieces, &text, node) {
+            Ok(parts) => parts,
+            Err(outcome) => return outcome,
+        };
+        let value = match last.filter(|_| whole) {
             Some(value) => match ty.accept(value.clone()) {
                 Some(value) => value,
                 None => return self.fail(wrong_type(ty, name, &value, node)),
@@ -392,8 +366,53 @@ impl Resolver<'_> {
         Outcome::Value(Variable {
             value,
             origin,
-            sensitive,
+            sensitive: sensitive || uses_secret,
         })
+    }
+
+    /// The text of a value that refers to other variables, the value of the last one it
+    /// uses (its whole value, when it is the only piece), and whether any it uses is
+    /// sensitive. `Err` when a variable it uses has no value or a problem.
+    fn interpolate(
+        &mut self,
+        pieces: &[Piece<'_>],
+        text: &str,
+        node: &Node,
+    ) -> Result<(String, Option<VarValue>, bool), Outcome> {
+        let mut out = String::new();
+        let mut last = None;
+        let mut sensitive = false;
+        for piece in pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::EscapedOpen => out.push_str(vars::OPEN),
+                Piece::Reference { name: used, offset } => {
+                    if !self.declared.contains_key(used) {
+                        let at = vars::locate(&node.loc, &text[*offset..], used.len() + 7);
+                        let mut error =
+                            Diagnostic::error(format!("unknown variable `{used}`")).at(&at);
+                        if let Some(close) = did_you_mean(used, self.declared.keys().copied()) {
+                            error = error.hint(format!("did you mean `${{var.{close}}}`?"));
+                        }
+                        return Err(self.fail(error));
+                    }
+                    match self.resolve(used) {
+                        Outcome::Value(variable) => {
+                            out.push_str(&variable.value.text());
+                            sensitive |= variable.sensitive;
+                            last = Some(variable.value);
+                        }
+                        Outcome::Unset(_) => {
+                            return Err(Outcome::Unset(format!(
+                                "it uses `{used}`, which has no value"
+                            )));
+                        }
+                        Outcome::Failed => return Err(Outcome::Failed),
+                    }
+                }
+            }
+        }
+        Ok((out, last, sensitive))
     }
 
     fn fail(&mut self, error: Diagnostic) -> Outcome {
