@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use amlops::backend::Backend;
 use amlops::backend::local::{LocalWorkspace, Runs};
 use amlops::scope::Scope;
+use amlops::target::TargetSpec;
 use anyhow::Context as _;
 use clap::Args;
 
@@ -13,6 +14,8 @@ pub struct TargetArgs {
     /// Data directory of the local workspace [default: DIR/.amlops]
     #[arg(long, env = "AMLOPS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: super::targets::ProjectArgs,
 }
 
 impl TargetArgs {
@@ -29,14 +32,25 @@ impl TargetArgs {
     }
 }
 
-/// Opens the target of `args` for manifests in `dir`. `detached_runs` makes local jobs outlive
-/// this process.
+/// Opens `spec` (the target the project selected) for manifests in `dir`. `detached_runs`
+/// makes local jobs outlive this process.
 pub fn open(
     args: &TargetArgs,
+    spec: &TargetSpec,
     dir: &Path,
     detached_runs: bool,
 ) -> anyhow::Result<Box<dyn Backend>> {
-    let data_dir = amlops::manifest::normalize(&args.data_dir(dir));
+    let data_dir = match spec {
+        TargetSpec::Local { data_dir } => match (&args.data_dir, data_dir) {
+            (None, Some(data_dir)) => data_dir.clone(),
+            _ => args.data_dir(dir),
+        },
+        // TODO(#5): open workspace and registry targets over Azure Resource Manager.
+        TargetSpec::Workspace { .. } | TargetSpec::Registry { .. } => anyhow::bail!(
+            "workspace and registry targets are not available yet: this build plans and applies against the local workspace only"
+        ),
+    };
+    let data_dir = amlops::manifest::normalize(&data_dir);
     let mut workspace = LocalWorkspace::open(&data_dir, Scope::local())
         .with_context(|| format!("cannot open the local workspace in {}", data_dir.display()))?;
     if detached_runs {
