@@ -223,11 +223,8 @@ fn prepare(
         .and_then(crate::translate::parse_iso_duration)
         .filter(|s| *s > 0)
         .map(|s| Duration::from_secs(s as u64));
-    let _ = writeln!(
-        log,
-        "[amlops] running in {}\n[amlops] $ {command}",
-        code_dir.display()
-    );
+    // The command itself is not echoed: values substituted into it may be secrets.
+    let _ = writeln!(log, "[amlops] running in {}", code_dir.display());
     Ok(Prepared {
         command,
         working_dir: code_dir,
