@@ -420,7 +420,7 @@ async fn follow_jobs(
 /// The lines the job printed, without amlops' own notes in the log.
 fn output_lines(log: &str) -> String {
     log.lines()
-        .filter(|l| !l.starts_with("[amlops] $ ") && !l.starts_with("[amlops] running in"))
+        .filter(|l| !l.starts_with("[amlops] running in"))
         .collect::<Vec<_>>()
         .join("\n")
 }

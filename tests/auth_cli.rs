@@ -262,10 +262,7 @@ async fn target_options_are_checked() {
     assert!(text(&output.stderr).contains("--workspace needs --subscription and --resource-group"));
     let output = run(&["--endpoint", "http://127.0.0.1:9"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr)
-            .contains("--endpoint, --ca-cert and --auth need --workspace or --registry")
-    );
+    assert!(text(&output.stderr).contains("--endpoint, --ca-cert and --auth need an Azure target"));
     let output = run(&[
         "--subscription",
         SUBSCRIPTION,

@@ -18,7 +18,7 @@ use clap::Args;
 
 use super::progress::Printer;
 use super::target::{self, TargetArgs};
-use super::{DirArg, Format, ui};
+use super::{DirArg, Format, targets, ui};
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -146,7 +146,15 @@ pub async fn prepare(
     selection: &Selection,
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let manifest = manifest::load(std::slice::from_ref(&dir.dir));
+    let chosen = match targets::select(
+        &target_args.project,
+        &dir.dir,
+        !QUIET.load(Ordering::SeqCst),
+    ) {
+        Ok(chosen) => chosen,
+        Err(code) => return Ok(Err(code)),
+    };
+    let manifest = manifest::load_with(std::slice::from_ref(&dir.dir), &chosen.inputs);
     if !QUIET.load(Ordering::SeqCst) {
         ui::diagnostics(manifest.diagnostics.warnings());
     }
@@ -167,8 +175,11 @@ pub async fn prepare(
             return Ok(Err(ExitCode::from(1)));
         }
     };
-    let backend = target::open(target_args, &dir.dir, detached_runs).await?;
-    let project = workflow::project_name(&manifest.root);
+    let backend = target::open(target_args, &chosen.spec, &dir.dir, detached_runs).await?;
+    let project = chosen
+        .project
+        .clone()
+        .unwrap_or_else(|| workflow::project_name(&manifest.root));
     let request = PlanRequest {
         manifest: &manifest,
         artifacts: &artifacts,
@@ -207,6 +218,7 @@ pub async fn prepare(
         only: selection.only.clone(),
         prune: selection.prune,
         prune_computes: selection.prune_computes,
+        target: Some(chosen.target),
     });
     Ok(Ok(Planned { backend, plan }))
 }
@@ -285,7 +297,8 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             let dir = DirArg {
                 dir: origin.manifests.clone(),
             };
-            prepare(&dir, &args.target, &Selection::of(origin), args.no_wait).await?
+            let target = targets::saved_target(&args.target, origin)?;
+            prepare(&dir, &target, &Selection::of(origin), args.no_wait).await?
         }
         None => prepare(&args.dir, &args.target, &args.selection, args.no_wait).await?,
     };
@@ -369,16 +382,21 @@ async fn apply_locked(
     reviewed: &Plan,
     saved: Option<&Plan>,
 ) -> anyhow::Result<ExitCode> {
-    let (dir, selection) = match saved.and_then(|s| s.origin.as_ref()) {
+    let (dir, selection, target) = match saved.and_then(|s| s.origin.as_ref()) {
         Some(origin) => (
             DirArg {
                 dir: origin.manifests.clone(),
             },
             Selection::of(origin),
+            targets::saved_target(&args.target, origin)?,
         ),
-        None => (args.dir.clone(), args.selection.clone()),
+        None => (
+            args.dir.clone(),
+            args.selection.clone(),
+            args.target.clone(),
+        ),
     };
-    let planned = match prepare_quietly(&dir, &args.target, &selection, args.no_wait).await? {
+    let planned = match prepare_quietly(&dir, &target, &selection, args.no_wait).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::target::{self, TargetArgs};
-use super::{DirArg, ui};
+use super::{DirArg, targets, ui};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -59,7 +59,11 @@ const ASSETS: &[(&str, &str)] = &[
 ];
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false).await?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
     let inventory = inventory(backend.as_ref()).await?;
     if args.json {
         ui::out(&format!("{}\n", serde_json::to_string_pretty(&inventory)?));
@@ -239,7 +243,11 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false).await?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
     let mut name = args.job.clone();
     if args.job.starts_with("job.") {
         let jobs = backend
@@ -273,7 +281,11 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn force_unlock(args: ForceUnlockArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false).await?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
     match amlops::lock::force_unlock(backend.as_ref(), &args.id).await {
         Ok(info) => {
             ui::status(&format!(

@@ -1,5 +1,9 @@
-//! Target options shared by plan, apply, show and logs: they name a [`TargetSpec`], which the
-//! library opens.
+//! Target options shared by plan, apply, show and logs. With the target `amlops.kdl` selects
+//! (the local workspace without one), they name a [`TargetSpec`], which the library opens.
+//!
+//! `--workspace` or `--registry` names an Azure target outright; `--endpoint`, `--ca-cert` and
+//! `--auth` change how any Azure target is reached, including the project file's (pointing a
+//! `prod` target at the emulator, say).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +19,8 @@ pub struct TargetArgs {
     /// Data directory of the local workspace [default: DIR/.amlops]
     #[arg(long, env = "AMLOPS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: super::targets::ProjectArgs,
     /// Azure subscription (id) of the workspace or registry
     #[arg(long, env = "AMLOPS_SUBSCRIPTION", value_name = "ID")]
     pub subscription: Option<String>,
@@ -57,13 +63,9 @@ fn parse_auth(text: &str) -> Result<AuthMethod, String> {
 }
 
 impl TargetArgs {
-    /// The target these options name.
-    pub fn spec(&self) -> anyhow::Result<TargetSpec> {
-        let connection = Connection {
-            endpoint: self.endpoint.clone(),
-            ca_cert: self.ca_cert.clone(),
-            auth: self.auth,
-        };
+    /// The target to open: the one these options name, else `selected` (the project file's)
+    /// reached as these options say.
+    pub fn spec(&self, selected: &TargetSpec) -> anyhow::Result<TargetSpec> {
         if let Some(workspace) = &self.workspace {
             let (Some(subscription), Some(resource_group)) =
                 (&self.subscription, &self.resource_group)
@@ -74,7 +76,7 @@ impl TargetArgs {
                 subscription: subscription.clone(),
                 resource_group: resource_group.clone(),
                 workspace: workspace.clone(),
-                connection,
+                connection: self.connection(&Connection::default()),
             });
         }
         if let Some(registry) = &self.registry {
@@ -83,26 +85,47 @@ impl TargetArgs {
                 subscription: self.subscription.clone(),
                 resource_group: self.resource_group.clone(),
                 location: None,
-                connection,
+                connection: self.connection(&Connection::default()),
             });
         }
-        if connection != Connection::default() {
-            anyhow::bail!("--endpoint, --ca-cert and --auth need --workspace or --registry");
+        let mut spec = selected.clone();
+        match &mut spec {
+            TargetSpec::Local { data_dir } => {
+                if self.connection(&Connection::default()) != Connection::default() {
+                    anyhow::bail!(
+                        "--endpoint, --ca-cert and --auth need an Azure target: --workspace, --registry, or a target of amlops.kdl"
+                    );
+                }
+                if self.data_dir.is_some() {
+                    data_dir.clone_from(&self.data_dir);
+                }
+            }
+            TargetSpec::Workspace { connection, .. } | TargetSpec::Registry { connection, .. } => {
+                *connection = self.connection(connection);
+            }
         }
-        Ok(TargetSpec::Local {
-            data_dir: self.data_dir.clone(),
-        })
+        Ok(spec)
+    }
+
+    /// `base` with what these options say instead.
+    fn connection(&self, base: &Connection) -> Connection {
+        Connection {
+            endpoint: self.endpoint.clone().or_else(|| base.endpoint.clone()),
+            ca_cert: self.ca_cert.clone().or_else(|| base.ca_cert.clone()),
+            auth: self.auth.or(base.auth),
+        }
     }
 }
 
-/// Opens the target of `args` for manifests in `dir`. `detached_runs` makes local jobs outlive
-/// this process.
+/// Opens the target for manifests in `dir`: the one `args` name, else `selected`.
+/// `detached_runs` makes local jobs outlive this process.
 pub async fn open(
     args: &TargetArgs,
+    selected: &TargetSpec,
     dir: &Path,
     detached_runs: bool,
 ) -> anyhow::Result<Box<dyn Backend>> {
-    let spec = args.spec()?;
+    let spec = args.spec(selected)?;
     let mut options = OpenOptions::default();
     if detached_runs {
         let exe =
@@ -122,4 +145,80 @@ pub async fn open(
         ));
     }
     Ok(opened.backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn azure(endpoint: Option<&str>) -> TargetSpec {
+        TargetSpec::Workspace {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            workspace: "prod".into(),
+            connection: Connection {
+                endpoint: endpoint.map(str::to_owned),
+                ca_cert: None,
+                auth: Some(AuthMethod::Cli),
+            },
+        }
+    }
+
+    #[test]
+    fn options_point_the_selected_target_elsewhere() {
+        let args = TargetArgs {
+            endpoint: Some("https://127.0.0.1:8443".into()),
+            auth: Some(AuthMethod::None),
+            ..TargetArgs::default()
+        };
+        let TargetSpec::Workspace {
+            workspace,
+            connection,
+            ..
+        } = args.spec(&azure(None)).unwrap()
+        else {
+            panic!("a workspace");
+        };
+        assert_eq!(workspace, "prod");
+        assert_eq!(
+            connection.endpoint.as_deref(),
+            Some("https://127.0.0.1:8443")
+        );
+        assert_eq!(connection.auth, Some(AuthMethod::None));
+        // Without options the project's own connection stays.
+        let kept = TargetArgs::default()
+            .spec(&azure(Some("https://e")))
+            .unwrap();
+        assert_eq!(kept, azure(Some("https://e")));
+    }
+
+    #[test]
+    fn named_targets_win_and_local_ones_take_no_connection() {
+        let args = TargetArgs {
+            subscription: Some("s2".into()),
+            resource_group: Some("rg2".into()),
+            registry: Some("shared".into()),
+            ..TargetArgs::default()
+        };
+        assert!(matches!(
+            args.spec(&azure(None)).unwrap(),
+            TargetSpec::Registry { ref name, .. } if name == "shared"
+        ));
+        let local = TargetSpec::Local { data_dir: None };
+        let args = TargetArgs {
+            auth: Some(AuthMethod::Cli),
+            ..TargetArgs::default()
+        };
+        assert!(args.spec(&local).is_err());
+        let args = TargetArgs {
+            data_dir: Some("/d".into()),
+            ..TargetArgs::default()
+        };
+        assert_eq!(
+            args.spec(&local).unwrap(),
+            TargetSpec::Local {
+                data_dir: Some("/d".into())
+            }
+        );
+    }
 }

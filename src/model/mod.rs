@@ -5,6 +5,7 @@
 //! ([`Located`]), so that an unresolved reference found at plan time still points into a file.
 
 pub mod binding;
+pub mod origin;
 pub mod refs;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::{Loc, Located};
 use crate::manifest::node::Scalar;
+pub use origin::{OriginKind, ValueOrigin};
 pub use refs::{AssetRef, DataPath, VersionSel};
 
 /// The kinds of resources amlops plans and applies.

@@ -127,6 +127,11 @@ pub struct Origin {
     pub prune: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prune_computes: bool,
+    /// The target of the project file the plan was made for. Variables given with `--var`
+    /// are not recorded (they may be secret): applying needs them again, and a plan made
+    /// from other values is refused as changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Why a saved plan cannot be applied as it is.
@@ -348,6 +353,9 @@ pub struct FieldChange {
     /// This field cannot change in place.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forces_replacement: bool,
+    /// Where the declared value came from, when a variable or a target's overlay set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<crate::model::ValueOrigin>,
 }
 
 /// An ARM request apply sends.

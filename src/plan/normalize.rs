@@ -89,6 +89,7 @@ pub fn field_changes(kind: Kind, desired: &Value, live: &Value) -> Vec<FieldChan
             before: before.cloned(),
             after: after.cloned(),
             forces_replacement: mutability(kind, path) == Mutability::Replace,
+            from: None,
         });
     }
     changes

@@ -169,6 +169,7 @@ fn archive(kind: Kind, address: &str, path: &str, object: &Value, scope: &Scope)
         before: None,
         after: Some(json!(true)),
         forces_replacement: false,
+        from: None,
     });
     change.requests.push(Request {
         method: "PUT".into(),
