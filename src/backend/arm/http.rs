@@ -187,10 +187,8 @@ impl Http {
 
     /// Sends `call`, retrying as the policy says; a non-success answer is an error.
     pub async fn send(&self, call: &Call) -> Result<Reply, BackendError> {
-        let started = Instant::now();
         let policy = &self.options.retry;
-        let mut retries = 0u32;
-        let (mut throttled, mut failed) = (0u32, 0u32);
+        let mut tally = Tally::new();
         loop {
             let (failure, error) = match self.attempt(call).await? {
                 Attempt::Answered(reply) => {
@@ -201,35 +199,18 @@ impl Http {
                 }
                 Attempt::Failed(failure, error) => (failure, error),
             };
-            let verdict = policy.classify(&failure, call.idempotent, retries);
             let Verdict::Retry {
                 reason,
                 after,
                 refresh_token,
-                throttled: slow_down,
-            } = verdict
+                throttled,
+            } = policy.classify(&failure, call.idempotent, tally.retries)
             else {
-                return Err(self.final_error(call, error, retries, started.elapsed(), None));
+                return Err(final_error(call, error, &tally, None));
             };
-            let wait = policy.delay(retries + 1, after);
-            if slow_down {
-                throttled += 1;
-            } else {
-                failed += 1;
-            }
-            let exhausted = if slow_down {
-                throttled > policy.max_throttled
-            } else {
-                failed > policy.max_retries
-            };
-            if exhausted || started.elapsed() + wait > policy.budget {
-                return Err(self.final_error(
-                    call,
-                    error,
-                    retries,
-                    started.elapsed(),
-                    Some(reason),
-                ));
+            let wait = policy.delay(tally.retries + 1, after);
+            if !tally.admit(policy, throttled, wait) {
+                return Err(final_error(call, error, &tally, Some(reason)));
             }
             let (method, path) = call.describe();
             tracing::debug!(%method, %path, reason, wait_ms = wait.as_millis() as u64, "retrying");
@@ -237,35 +218,13 @@ impl Http {
                 tokens.invalidate().await;
             }
             tokio::time::sleep(wait).await;
-            retries += 1;
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// One attempt, within the cap on requests in flight.
     async fn attempt(&self, call: &Call) -> Result<Attempt, BackendError> {
-        let mut request = self
-            .client
-            .request(call.method.clone(), call.url.clone())
-            .timeout(call.timeout.unwrap_or(self.options.timeout));
-        if call.bearer
-            && let Some(tokens) = &self.tokens
-        {
-            let token = tokens
-                .token()
-                .await
-                .map_err(|e| BackendError::Auth(e.to_string()))?;
-            request = request.bearer_auth(token.secret());
-        }
-        for (name, value) in &call.headers {
-            request = request.header(name, value);
-        }
-        request = match &call.payload {
-            Payload::None => request,
-            Payload::Json(body) => request.json(body),
-            Payload::Bytes(bytes, content_type) => request
-                .header(reqwest::header::CONTENT_TYPE, *content_type)
-                .body(bytes.clone()),
-        };
+        let request = self.request(call).await?;
         let _permit = self
             .limit
             .acquire()
@@ -285,71 +244,133 @@ impl Http {
             Err(e) => return Ok(transport_failure(&e)),
         };
         tracing::trace!(%method, %path, status, "response");
-        if (200..300).contains(&status) {
-            return Ok(Attempt::Answered(Reply {
-                status,
-                headers,
-                body,
-            }));
-        }
         let reply = Reply {
             status,
             headers,
             body,
         };
-        let (code, message) = service_error(&reply);
-        Ok(Attempt::Failed(
-            Failure::Status {
-                status,
-                retry_after: reply.retry_after(),
-            },
-            AttemptError::Status {
-                status,
-                code,
-                message,
-                request_id: reply.header("x-ms-request-id").map(str::to_owned),
-            },
-        ))
+        if (200..300).contains(&status) {
+            return Ok(Attempt::Answered(reply));
+        }
+        Ok(failed_answer(reply))
     }
 
-    fn final_error(
-        &self,
-        call: &Call,
-        error: AttemptError,
-        retries: u32,
-        elapsed: Duration,
-        gave_up_on: Option<&'static str>,
-    ) -> BackendError {
-        let (method, path) = call.describe();
-        let error = match error {
-            AttemptError::Status {
-                status,
-                code,
-                message,
-                request_id,
-            } => BackendError::Api {
-                method,
-                path,
-                status,
-                code,
-                message,
-                request_id,
-            },
-            AttemptError::Transport(message) => BackendError::Transport {
-                method,
-                path,
-                message,
-            },
+    /// The request of one attempt, with a token valid for it.
+    async fn request(&self, call: &Call) -> Result<reqwest::RequestBuilder, BackendError> {
+        let mut request = self
+            .client
+            .request(call.method.clone(), call.url.clone())
+            .timeout(call.timeout.unwrap_or(self.options.timeout));
+        if call.bearer
+            && let Some(tokens) = &self.tokens
+        {
+            let token = tokens
+                .token()
+                .await
+                .map_err(|e| BackendError::Auth(e.to_string()))?;
+            request = request.bearer_auth(token.secret());
+        }
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
+        }
+        Ok(match &call.payload {
+            Payload::None => request,
+            Payload::Json(body) => request.json(body),
+            Payload::Bytes(bytes, content_type) => request
+                .header(reqwest::header::CONTENT_TYPE, *content_type)
+                .body(bytes.clone()),
+        })
+    }
+}
+
+/// The retries of one call so far.
+struct Tally {
+    started: Instant,
+    retries: u32,
+    throttled: u32,
+    failed: u32,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            retries: 0,
+            throttled: 0,
+            failed: 0,
+        }
+    }
+
+    /// Counts one more retry, if the policy allows it after `wait`.
+    fn admit(&mut self, policy: &RetryPolicy, throttled: bool, wait: Duration) -> bool {
+        let within_count = if throttled {
+            self.throttled += 1;
+            self.throttled <= policy.max_throttled
+        } else {
+            self.failed += 1;
+            self.failed <= policy.max_retries
         };
-        if retries == 0 {
-            return error;
+        if !within_count || self.started.elapsed() + wait > policy.budget {
+            return false;
         }
-        BackendError::Retried {
-            source: Box::new(error),
-            retries,
-            elapsed,
-            reason: gave_up_on.unwrap_or("the last answer was final"),
-        }
+        self.retries += 1;
+        true
+    }
+}
+
+/// A non-success answer as a failed attempt.
+fn failed_answer(reply: Reply) -> Attempt {
+    let (code, message) = service_error(&reply);
+    Attempt::Failed(
+        Failure::Status {
+            status: reply.status,
+            retry_after: reply.retry_after(),
+        },
+        AttemptError::Status {
+            status: reply.status,
+            code,
+            message,
+            request_id: reply.header("x-ms-request-id").map(str::to_owned),
+        },
+    )
+}
+
+/// The error of a call whose last attempt failed with `error`.
+fn final_error(
+    call: &Call,
+    error: AttemptError,
+    tally: &Tally,
+    gave_up_on: Option<&'static str>,
+) -> BackendError {
+    let (method, path) = call.describe();
+    let error = match error {
+        AttemptError::Status {
+            status,
+            code,
+            message,
+            request_id,
+        } => BackendError::Api {
+            method,
+            path,
+            status,
+            code,
+            message,
+            request_id,
+        },
+        AttemptError::Transport(message) => BackendError::Transport {
+            method,
+            path,
+            message,
+        },
+    };
+    if tally.retries == 0 {
+        return error;
+    }
+    BackendError::Retried {
+        source: Box::new(error),
+        retries: tally.retries,
+        elapsed: tally.started.elapsed(),
+        reason: gave_up_on.unwrap_or("the last answer was final"),
     }
 }
 

@@ -102,27 +102,80 @@ pub async fn settle(
     call: &Call,
     reply: Reply,
 ) -> Result<Value, BackendError> {
-    let started = Instant::now();
-    let (method, path) = call.describe();
-    let wait_for = |reply: &Reply| {
+    let poller = Poller {
+        http,
+        options,
+        call,
+        started: Instant::now(),
+    };
+    let polled = if let Some(operation) = reply.header("azure-asyncoperation") {
+        let url = followable(endpoint, operation, "operation status link")?;
+        poller.operation_status(url, &reply).await?;
+        None
+    } else if reply.status == 202
+        && let Some(location) = reply.header("location")
+    {
+        let url = followable(endpoint, location, "operation location")?;
+        Some(poller.location(url, &reply).await?)
+    } else {
+        return match call.method {
+            Method::DELETE => Ok(Value::Null),
+            Method::POST => Ok(reply.json()),
+            _ => poller.provisioned(reply).await,
+        };
+    };
+    match call.method {
+        Method::DELETE => Ok(Value::Null),
+        Method::POST => Ok(polled.unwrap_or_else(|| reply.json())),
+        _ => {
+            let body = read_back(http, call).await?;
+            check_provisioning(call, &body, &reply)?;
+            Ok(body)
+        }
+    }
+}
+
+/// Polls what a write started.
+struct Poller<'a> {
+    http: &'a Http,
+    options: &'a PollOptions,
+    call: &'a Call,
+    started: Instant,
+}
+
+impl Poller<'_> {
+    /// The wait before the next look: the service's `Retry-After`, within bounds.
+    fn wait_after(&self, reply: &Reply) -> Duration {
         reply
             .retry_after()
-            .unwrap_or(options.interval)
-            .min(options.max_interval)
-    };
-    let mut polled = false;
-    if let Some(operation) = reply.header("azure-asyncoperation") {
-        let url = followable(endpoint, operation, "operation status link")?;
-        let mut wait = wait_for(&reply);
+            .unwrap_or(self.options.interval)
+            .min(self.options.max_interval)
+    }
+
+    fn check_budget(&self) -> Result<(), BackendError> {
+        if self.started.elapsed() > self.options.budget {
+            let (method, path) = self.call.describe();
+            return Err(BackendError::Other(format!(
+                "{method} {path}: the operation did not finish within {}s",
+                self.options.budget.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Follows `Azure-AsyncOperation` until its status is terminal.
+    async fn operation_status(&self, url: Url, first: &Reply) -> Result<(), BackendError> {
+        let (method, path) = self.call.describe();
+        let mut wait = self.wait_after(first);
         loop {
-            check_budget(options, started, &method, &path)?;
+            self.check_budget()?;
             tokio::time::sleep(wait).await;
-            let status_reply = http.send(&Call::new(Method::GET, url.clone())).await?;
-            let body = status_reply.json();
+            let reply = self.http.send(&Call::new(Method::GET, url.clone())).await?;
+            let body = reply.json();
             let status = body.get("status").and_then(Value::as_str).unwrap_or("");
             tracing::debug!(%method, %path, status, "operation status");
             if status.eq_ignore_ascii_case(SUCCEEDED) {
-                break;
+                return Ok(());
             }
             if FAILED.iter().any(|f| status.eq_ignore_ascii_case(f)) {
                 return Err(operation_failed(
@@ -130,65 +183,62 @@ pub async fn settle(
                     &path,
                     status,
                     body.get("error"),
-                    &status_reply,
+                    &reply,
                 ));
             }
-            wait = wait_for(&status_reply);
+            wait = self.wait_after(&reply);
         }
-        polled = true;
-    } else if reply.status == 202
-        && let Some(location) = reply.header("location")
-    {
-        let url = followable(endpoint, location, "operation location")?;
-        let mut wait = wait_for(&reply);
+    }
+
+    /// Follows `Location` while it answers 202; returns the final answer's body.
+    async fn location(&self, url: Url, first: &Reply) -> Result<Value, BackendError> {
+        let mut wait = self.wait_after(first);
         loop {
-            check_budget(options, started, &method, &path)?;
+            self.check_budget()?;
             tokio::time::sleep(wait).await;
-            let poll = http.send(&Call::new(Method::GET, url.clone())).await?;
-            if poll.status != 202 {
-                if call.method == Method::POST {
-                    return Ok(poll.json());
-                }
-                break;
+            let reply = self.http.send(&Call::new(Method::GET, url.clone())).await?;
+            if reply.status != 202 {
+                return Ok(reply.json());
             }
-            wait = wait_for(&poll);
+            wait = self.wait_after(&reply);
         }
-        polled = true;
     }
-    if call.method == Method::DELETE {
-        return Ok(Value::Null);
+
+    /// A write answered without operation headers: after a 201 or 202 the resource's own
+    /// provisioning state tells when it is done.
+    async fn provisioned(&self, reply: Reply) -> Result<Value, BackendError> {
+        let mut body = reply.json();
+        if matches!(reply.status, 201 | 202) {
+            while provisioning(&body).is_some_and(|state| !is_terminal(state)) {
+                self.check_budget()?;
+                tokio::time::sleep(self.options.interval).await;
+                body = read_back(self.http, self.call).await?;
+            }
+        }
+        check_provisioning(self.call, &body, &reply)?;
+        Ok(body)
     }
-    if call.method == Method::POST {
-        return Ok(reply.json());
-    }
-    let mut body = if polled {
-        read_back(http, call).await?
-    } else {
-        reply.json()
+}
+
+/// A resource whose provisioning failed is an error, with the service's first reason.
+fn check_provisioning(call: &Call, body: &Value, reply: &Reply) -> Result<(), BackendError> {
+    let Some(state) = provisioning(body) else {
+        return Ok(());
     };
-    // A 201 or 202 without operation headers: the resource itself tells when it is done.
-    if !polled && matches!(reply.status, 201 | 202) {
-        while provisioning(&body).is_some_and(|state| !is_terminal(state)) {
-            check_budget(options, started, &method, &path)?;
-            tokio::time::sleep(options.interval).await;
-            body = read_back(http, call).await?;
-        }
+    if !FAILED.iter().any(|f| state.eq_ignore_ascii_case(f)) {
+        return Ok(());
     }
-    if let Some(state) = provisioning(&body)
-        && FAILED.iter().any(|f| state.eq_ignore_ascii_case(f))
-    {
-        let errors = body
-            .pointer("/properties/provisioningErrors/0/error")
-            .cloned();
-        return Err(operation_failed(
-            &method,
-            &path,
-            state,
-            errors.as_ref(),
-            &reply,
-        ));
-    }
-    Ok(body)
+    let (method, path) = call.describe();
+    let errors = body
+        .pointer("/properties/provisioningErrors/0/error")
+        .cloned();
+    Err(operation_failed(
+        &method,
+        &path,
+        state,
+        errors.as_ref(),
+        reply,
+    ))
 }
 
 /// The resource a PUT or PATCH wrote, read back with the same api-version.
@@ -211,21 +261,6 @@ fn provisioning(body: &Value) -> Option<&str> {
 
 fn is_terminal(state: &str) -> bool {
     state.eq_ignore_ascii_case(SUCCEEDED) || FAILED.iter().any(|f| state.eq_ignore_ascii_case(f))
-}
-
-fn check_budget(
-    options: &PollOptions,
-    started: Instant,
-    method: &str,
-    path: &str,
-) -> Result<(), BackendError> {
-    if started.elapsed() > options.budget {
-        return Err(BackendError::Other(format!(
-            "{method} {path}: the operation did not finish within {}s",
-            options.budget.as_secs()
-        )));
-    }
-    Ok(())
 }
 
 fn operation_failed(
