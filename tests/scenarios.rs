@@ -1,7 +1,8 @@
 //! One scenario suite, three backends: the local workspace, the emulator over HTTP and the
 //! emulator over HTTPS; then the emulator again under injected faults (429 storms, server
-//! errors, dropped connections) and with an apply killed half way. Every run must converge:
-//! a re-run makes no write, and no job or version exists twice.
+//! errors, dropped connections, a compute operation that ends `Failed`) and with an apply
+//! killed half way. Every run must converge: a re-run makes no write, and no job or version
+//! exists twice.
 //!
 //! The scenarios run the `amlops` binary on a copy of `examples/quickstart`, in order:
 //! first apply; re-apply with zero writes; a changed script (new code, new job); a compute
@@ -821,5 +822,44 @@ async fn converges_after_a_killed_apply() {
     check("force-unlock", &target, &run, 0);
     let run = target.run(dir, &scope, &["apply", "--auto-approve"]).await;
     check("apply after the kill", &target, &run, 0);
+    converged(test, &target, dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_compute_operation_is_reported_and_retried() {
+    let test = "a_failed_compute_operation_is_reported_and_retried";
+    let Some(emulator) = Emulator::start(test, false).await else {
+        return;
+    };
+    let target = Target::Emulator {
+        emulator: &emulator,
+        credentials: Credentials::Placeholder,
+    };
+    let project = Project::example("quickstart");
+    let dir = project.path();
+    let scope = workspace();
+    emulator.faults(vec![rule(
+        Fault::LroFailed,
+        Some("PUT"),
+        Some("/computes/"),
+        1,
+    )]);
+    let run = target.run(dir, &scope, &["apply", "--auto-approve"]).await;
+    check("failed operation", &target, &run, 1);
+    assert!(run.stderr.contains("compute.cpu-cluster"), "{}", run.both());
+    emulator.faults(Vec::new());
+    // The failed compute is replaced (never silently kept), with the usual permission.
+    let run = target.run(dir, &scope, &["plan"]).await;
+    assert!(
+        run.stdout.contains("its last provisioning failed"),
+        "{}",
+        run.both()
+    );
+    let run = target.run(dir, &scope, &["apply", "--auto-approve"]).await;
+    check("apply without --allow-replace", &target, &run, 1);
+    let run = target
+        .run(dir, &scope, &["apply", "--auto-approve", "--allow-replace"])
+        .await;
+    check("apply after the failure", &target, &run, 0);
     converged(test, &target, dir).await;
 }

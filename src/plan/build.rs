@@ -1124,6 +1124,9 @@ impl<'a> Builder<'a> {
         {
             change.fields.clear();
         }
+        if desired.kind == Kind::Compute && provisioning_failed(live) {
+            return self.recreate_failed(desired, change);
+        }
         if change.fields.is_empty() {
             change.action = Action::NoOp;
             return change;
@@ -1201,6 +1204,20 @@ impl<'a> Builder<'a> {
                 .requests
                 .push(self.request("PATCH", desired, Some(patch)));
         }
+        change
+    }
+
+    /// A compute whose creation failed holds no nodes and runs nothing: it is deleted and
+    /// created again (a replacement, so apply still asks for `--allow-replace`).
+    fn recreate_failed(&self, desired: &Desired, mut change: Change) -> Change {
+        change.action = Action::Replace;
+        change.reason = Some("its last provisioning failed: delete it and create it again".into());
+        let mut delete = self.request("DELETE", desired, None);
+        delete.path.push_str("?underlyingResourceAction=Delete");
+        change.requests.push(delete);
+        change
+            .requests
+            .push(self.request("PUT", desired, Some(desired.body.clone())));
         change
     }
 
@@ -1560,6 +1577,13 @@ fn blast_radius(change: &mut Change, scope: &Scope, snapshot: &Snapshot) {
         )
     };
     change.hint = Some(warning);
+}
+
+/// Whether a compute's provisioning ended `Failed`.
+fn provisioning_failed(live: &Value) -> bool {
+    live.pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .is_some_and(|state| state.eq_ignore_ascii_case("Failed"))
 }
 
 /// The `amlops.spec` tag of a body of `kind`.

@@ -382,6 +382,29 @@ fn a_patched_compute_plans_no_change_although_its_record_is_older() {
 }
 
 #[test]
+fn a_compute_whose_provisioning_failed_is_created_again() {
+    let mut live = Live::default();
+    let files = Files::new(&[("c.yml", COMPUTE)]);
+    live.record(&files.plan(&live).unwrap());
+    live.objects.get_mut("computes/cpu").unwrap()["properties"]["provisioningState"] =
+        json!("Failed");
+    let plan = files.plan(&live).unwrap();
+    let change = plan.change("compute.cpu").unwrap();
+    assert_eq!(change.action, Action::Replace);
+    assert_eq!(
+        change.reason.as_deref(),
+        Some("its last provisioning failed: delete it and create it again")
+    );
+    let methods: Vec<&str> = change.requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["DELETE", "PUT"]);
+    assert!(
+        change.requests[0]
+            .path
+            .ends_with("?underlyingResourceAction=Delete")
+    );
+}
+
+#[test]
 fn compute_size_changes_replace_and_say_why() {
     let mut live = Live::default();
     live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
