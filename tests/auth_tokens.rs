@@ -55,7 +55,7 @@ fn env(server: &mock::tls::TlsServer, extra: &[(&str, String)]) -> AuthEnv {
 
 fn options(server: &mock::tls::TlsServer) -> CredentialOptions {
     CredentialOptions {
-        http: Some(http_client(Some(&server.ca_cert)).expect("client")),
+        http: Some(http_client(Some(&server.ca_cert), true).expect("client")),
         cli_executor: None,
     }
 }

@@ -130,7 +130,7 @@ pub async fn open_arm(
         ));
     }
     let endpoint = endpoint(connection)?;
-    let client = http_client(connection.ca_cert.as_deref())?;
+    let client = http_client(connection.ca_cert.as_deref(), is_loopback(&endpoint))?;
     let env = options
         .auth_env
         .clone()
@@ -239,11 +239,16 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The HTTP client of an Azure target, trusting `ca_cert` besides the system's roots.
-pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, OpenError> {
+/// The HTTP client of an Azure target, trusting `ca_cert` besides the system's roots. A
+/// `local` one (an emulator on this machine) ignores proxy settings: this machine's own
+/// addresses are reached directly, never through another host.
+pub fn http_client(ca_cert: Option<&Path>, local: bool) -> Result<reqwest::Client, OpenError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("amlops/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30));
+    if local {
+        builder = builder.no_proxy();
+    }
     if let Some(path) = ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             OpenError::Target(format!(
