@@ -407,10 +407,7 @@ impl Tokens {
     /// request rather than each making their own.
     pub async fn token(&self) -> Result<Secret, AuthError> {
         let mut current = self.current.lock().await;
-        let fresh = |t: &AccessToken| {
-            t.expires_on - OffsetDateTime::now_utc()
-                > time::Duration::try_from(REFRESH_MARGIN).unwrap_or_default()
-        };
+        let fresh = |t: &AccessToken| t.expires_on - OffsetDateTime::now_utc() > REFRESH_MARGIN;
         if let Some(token) = current.as_ref().filter(|t| fresh(t)) {
             return Ok(token.token.clone());
         }
