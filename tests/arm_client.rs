@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use amlops::auth::AuthEnv;
 use amlops::backend::arm::ArmBackend;
 use amlops::backend::{ArmTuning, Backend, OpenOptions, open_arm};
-use amlops::plan::Request;
+use amlops::model::Kind;
+use amlops::plan::{Query, Request, Snapshot};
 use amlops::scope::Scope;
 use amlops::target::{Connection, TargetSpec};
 use axum::body::Body;
@@ -479,7 +480,7 @@ async fn errors_name_the_request_and_never_the_token() {
 }
 
 #[tokio::test]
-async fn requests_in_flight_are_capped() {
+async fn requests_in_flight_are_capped_and_fill_the_cap() {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let (now, peak) = (in_flight.clone(), most.clone());
@@ -509,6 +510,30 @@ async fn requests_in_flight_are_capped() {
         call.await.unwrap().expect("list");
     }
     assert_eq!(most.load(Ordering::SeqCst), 3);
+
+    // The planner's questions are answered as many at a time as the cap allows.
+    most.store(0, Ordering::SeqCst);
+    let queries: Vec<Query> = (0..12)
+        .map(|i| Query::Versions {
+            kind: Kind::Data,
+            name: format!("d{i}"),
+        })
+        .chain([Query::Get("computes/cpu".into())])
+        .collect();
+    let mut snapshot = Snapshot::default();
+    let started = Instant::now();
+    backend
+        .answer(&queries, &mut snapshot)
+        .await
+        .expect("answers");
+    assert_eq!(most.load(Ordering::SeqCst), 3);
+    assert!(
+        started.elapsed() < Duration::from_millis(13 * 30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(snapshot.versions.len(), 12);
+    assert!(snapshot.objects.contains_key("computes/cpu"));
 }
 
 #[tokio::test]
