@@ -455,12 +455,25 @@ fn put_compute(
         ));
     }
     if let Some(existing) = &existing {
+        // Fields a PUT leaves out take the defaults they took at creation.
+        let mut settled = object.clone();
+        if let Some(aml) = settled
+            .pointer_mut("/properties/properties")
+            .and_then(Value::as_object_mut)
+        {
+            settle_aml_properties(aml);
+        }
         let changed: Vec<&str> = IMMUTABLE_COMPUTE_FIELDS
             .iter()
             .copied()
             .filter(|field| {
                 let pointer = format!("/properties/properties/{field}");
-                let (old, new) = (existing.pointer(&pointer), object.pointer(&pointer));
+                let new = if *field == "remoteLoginPortPublicAccess" {
+                    object.pointer(&pointer)
+                } else {
+                    settled.pointer(&pointer)
+                };
+                let old = existing.pointer(&pointer);
                 // A PUT that leaves remote access unspecified keeps what the service chose.
                 let unspecified = *field == "remoteLoginPortPublicAccess"
                     && new.and_then(Value::as_str) == Some("NotSpecified");
@@ -1003,6 +1016,12 @@ mod tests {
             patched.pointer("/properties/properties/scaleSettings/maxNodeCount"),
             Some(&json!(2))
         );
+
+        // A PUT that leaves defaulted fields out (and changes a tag) is an update, not a change
+        // of priority or public IP.
+        let mut retagged = body.clone();
+        retagged["tags"] = json!({"team": "b"});
+        put(&mut store, &scope, "computes/cpu-cluster", &retagged, "t2").unwrap();
 
         let mut bigger = body.clone();
         bigger["properties"]["properties"]["vmSize"] = json!("STANDARD_D13");
