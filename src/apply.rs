@@ -154,7 +154,8 @@ pub async fn apply(
     Ok(report)
 }
 
-fn refuse_unsafe(plan: &Plan, options: &ApplyOptions) -> Result<(), ApplyError> {
+/// Refuses, before anything is written, a plan with conflicts or unallowed replacements.
+pub fn refuse_unsafe(plan: &Plan, options: &ApplyOptions) -> Result<(), ApplyError> {
     let with = |action: Action| -> Vec<String> {
         plan.changes
             .iter()
@@ -419,7 +420,7 @@ async fn follow_jobs(
 /// The lines the job printed, without amlops' own notes in the log.
 fn output_lines(log: &str) -> String {
     log.lines()
-        .filter(|l| !l.starts_with("[amlops] $ ") && !l.starts_with("[amlops] running in"))
+        .filter(|l| !l.starts_with("[amlops] running in"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -536,6 +537,7 @@ mod tests {
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
+            origin: None,
         }
     }
 

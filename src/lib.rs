@@ -3,7 +3,8 @@
 //! The crate follows the data as it flows through a run:
 //!
 //! 1. [`manifest`] finds and parses manifest files (Azure ML CLI v2 YAML, or KDL) into located
-//!    document trees and reads them into the [`model`].
+//!    document trees and reads them into the [`model`], with the variables and overlays of the
+//!    target the [`project`] file (`amlops.kdl`) selects.
 //! 2. [`model`] holds the typed resources: data assets, environments, computes, jobs, components.
 //! 3. [`plan`] compares the desired resources with a snapshot of live state and returns a plan.
 //!    It is pure: no network, file system, clock or terminal.
@@ -18,12 +19,17 @@
 )]
 
 pub mod apply;
+pub mod auth;
 pub mod backend;
 pub mod content;
 pub mod diag;
+pub mod emulator;
+pub mod lock;
 pub mod manifest;
 pub mod model;
+pub mod notebook;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod scope;
 pub mod target;

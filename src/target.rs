@@ -20,6 +20,8 @@ pub enum AuthMethod {
     ManagedIdentity,
     /// The Azure CLI's logged-in account (`az account get-access-token`).
     Cli,
+    /// No credentials: a placeholder token, for an emulator at an explicit endpoint.
+    None,
 }
 
 /// Where to apply.

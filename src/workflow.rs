@@ -1,7 +1,7 @@
 //! The steps around the pure planner that touch the outside world: hashing the local content
 //! resources upload, and answering the planner's questions from a backend.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, BackendError};
@@ -9,8 +9,8 @@ use crate::content;
 use crate::diag::{Diagnostic, Loc};
 use crate::manifest::{Manifest, normalize};
 use crate::model::walk::snapshot_key;
-use crate::model::{LocalUse, Resource};
-use crate::plan::{self, Artifact, Artifacts, Outcome, Plan, PlanOptions, Snapshot};
+use crate::model::{LocalUse, Resource, Spec, ValueOrigin};
+use crate::plan::{self, Artifact, Artifacts, Outcome, Plan, PlanOptions, SENSITIVE, Snapshot};
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,12 @@ pub struct PlanRequest<'a> {
 /// Plans against a backend: the planner asks, the backend answers, until the plan is ready.
 pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Result<Plan, PlanError> {
     let target = backend.target();
+    if target.kind == "registry" {
+        let misfits = registry_misfits(&request.manifest.resources);
+        if !misfits.is_empty() {
+            return Err(PlanError::Invalid(misfits));
+        }
+    }
     let input = plan::PlanInput {
         resources: &request.manifest.resources,
         artifacts: request.artifacts,
@@ -142,7 +148,11 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
     // on resolved versions); three rounds settle any manifest.
     for _ in 0..4 {
         match plan::plan(&input, &snapshot) {
-            Outcome::Ready(plan) => return Ok(plan),
+            Outcome::Ready(mut plan) => {
+                annotate_origins(&mut plan, request.manifest);
+                redact_secrets(&mut plan, &request.manifest.secrets);
+                return Ok(plan);
+            }
             Outcome::Invalid(diagnostics) => return Err(PlanError::Invalid(diagnostics)),
             Outcome::Needs(queries) => backend.answer(&queries, &mut snapshot).await?,
         }
@@ -152,10 +162,191 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
     )]))
 }
 
+/// Resources a registry cannot hold: it keeps shared assets, not computes or jobs.
+pub fn registry_misfits(resources: &[Resource]) -> Vec<Diagnostic> {
+    resources
+        .iter()
+        .filter(|r| matches!(r.spec, Spec::Compute(_) | Spec::Job(_)))
+        .map(|r| {
+            Diagnostic::error(format!(
+                "{} cannot be applied to a registry: registries hold data, environments, code and components",
+                r.address
+            ))
+            .at(&r.origin)
+            .hint("apply computes and jobs to a workspace (--workspace)")
+        })
+        .collect()
+}
+
+/// Notes on each field change where its declared value came from, when a variable or a
+/// target's overlay set it. The plan's fields are in the manifest's vocabulary, so a field
+/// set at `inputs.lr` explains the change of `inputs.lr`, and one set at `tags` explains the
+/// change of `tags.team` (and the other way round).
+pub fn annotate_origins(plan: &mut Plan, manifest: &Manifest) {
+    let by_address: BTreeMap<String, &Vec<(String, ValueOrigin)>> = manifest
+        .origins
+        .iter()
+        .map(|(address, origins)| (address.to_string(), origins))
+        .collect();
+    for change in &mut plan.changes {
+        let Some(origins) = by_address.get(&change.address) else {
+            continue;
+        };
+        for field in &mut change.fields {
+            field.from = origins
+                .iter()
+                .rev()
+                .find(|(set, _)| explains(set, &field.path))
+                .map(|(_, origin)| origin.clone());
+        }
+    }
+}
+
+/// Hides the values of sensitive variables wherever the plan shows them: a field value that
+/// holds one becomes `(sensitive)`, and a request body that holds one is shown with it
+/// replaced, while the body as sent stays in memory only
+/// ([`Request::secret_body`](crate::plan::Request::secret_body)).
+pub fn redact_secrets(plan: &mut Plan, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    for change in &mut plan.changes {
+        for field in &mut change.fields {
+            for value in [&mut field.before, &mut field.after].into_iter().flatten() {
+                if holds_secret(value, secrets) {
+                    *value = serde_json::Value::String(SENSITIVE.into());
+                }
+            }
+        }
+        for request in &mut change.requests {
+            let Some(body) = &request.body else { continue };
+            if holds_secret(body, secrets) {
+                let wire = request.secret_body.take().unwrap_or_else(|| body.clone());
+                request.body = Some(masked(body, secrets));
+                request.secret_body = Some(wire);
+            }
+        }
+    }
+}
+
+fn holds_secret(value: &serde_json::Value, secrets: &[String]) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => secrets.iter().any(|s| text.contains(s.as_str())),
+        Value::Array(items) => items.iter().any(|v| holds_secret(v, secrets)),
+        Value::Object(map) => map.values().any(|v| holds_secret(v, secrets)),
+        _ => false,
+    }
+}
+
+fn masked(value: &serde_json::Value, secrets: &[String]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(secrets.iter().fold(text.clone(), |text, secret| {
+            text.replace(secret.as_str(), SENSITIVE)
+        })),
+        Value::Array(items) => Value::Array(items.iter().map(|v| masked(v, secrets)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), masked(v, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether a value set at manifest path `set` (list items as `[i]`) explains plan field `shown`.
+fn explains(set: &str, shown: &str) -> bool {
+    let set = set.split('[').next().unwrap_or(set);
+    let below = |inner: &str, outer: &str| {
+        inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes()[outer.len()] == b'.'
+    };
+    set == shown || below(shown, set) || below(set, shown)
+}
+
 /// The project name: the manifest directory's name.
 pub fn project_name(root: &Path) -> String {
     normalize(root)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "amlops".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_where_shown_and_kept_for_the_wire() {
+        use crate::plan::{Action, Change, FieldChange, Request, Summary, Target};
+        use serde_json::json;
+        let body = json!({"properties": {"tags": {"token": "pre-s3cret-post"}}});
+        let change = Change {
+            address: "data.d".into(),
+            kind: crate::model::Kind::Data,
+            name: "d".into(),
+            version: None,
+            action: Action::Create,
+            reason: None,
+            source: None,
+            derived: false,
+            depends_on: vec![],
+            fields: vec![FieldChange {
+                path: "tags.token".into(),
+                before: None,
+                after: Some(json!("pre-s3cret-post")),
+                forces_replacement: false,
+                from: None,
+            }],
+            requests: vec![Request {
+                method: "PUT".into(),
+                path: "/x".into(),
+                api_version: "1".into(),
+                body: Some(body.clone()),
+                secret_body: None,
+            }],
+            uploads: vec![],
+            hint: None,
+            status: None,
+            desired_spec: None,
+            applied_spec: None,
+            live_fingerprint: None,
+        };
+        let mut plan = Plan {
+            format_version: "1".into(),
+            target: Target {
+                kind: "local".into(),
+                name: "local".into(),
+                id: "/x".into(),
+            },
+            summary: Summary::default(),
+            changes: vec![change],
+            notes: vec![],
+            origin: None,
+        };
+        redact_secrets(&mut plan, &["s3cret".into()]);
+        let change = &plan.changes[0];
+        assert_eq!(change.fields[0].after, Some(json!("(sensitive)")));
+        assert_eq!(
+            change.requests[0].body,
+            Some(json!({"properties": {"tags": {"token": "pre-(sensitive)-post"}}}))
+        );
+        assert_eq!(change.requests[0].wire_body(), Some(&body));
+        assert!(!serde_json::to_string(&plan).unwrap().contains("s3cret"));
+    }
+
+    #[test]
+    fn origins_explain_fields_above_and_below() {
+        assert!(explains("max_instances", "max_instances"));
+        assert!(explains("tags", "tags.team"));
+        assert!(explains("resources.instance_count", "resources"));
+        assert!(explains(
+            "resources.docker_args[0]",
+            "resources.docker_args"
+        ));
+        assert!(!explains("tags.t", "tags.team"));
+        assert!(!explains("max", "max_instances"));
+    }
 }

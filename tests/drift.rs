@@ -112,5 +112,59 @@ fn drift_never_writes_and_reports_conflicts_with_exit_4() {
         "{}",
         drift.stdout
     );
-    assert_eq!(project.database_bytes(), before);
+    assert!(
+        project.database_bytes() == before,
+        "the workspace database changed"
+    );
+}
+
+#[test]
+fn a_size_change_replaces_only_with_the_flag_and_is_read_back() {
+    let project = Project::empty();
+    project.write("compute.yml", COMPUTE);
+    assert_eq!(project.run(&["apply", "--auto-approve"]).code, 0);
+    project.write(
+        "compute.yml",
+        &COMPUTE.replace("STANDARD_DS3_v2", "STANDARD_NC6"),
+    );
+    let plan = project.run(&["plan"]);
+    assert!(
+        plan.stdout.contains("replace: size cannot change in place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("# forces replacement"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("pass --allow-replace"),
+        "{}",
+        plan.stdout
+    );
+
+    let before = project.database_bytes();
+    let refused = project.run(&["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}", refused.both());
+    assert!(
+        refused.stderr.contains("pass --allow-replace"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        project.database_bytes() == before,
+        "the workspace database changed"
+    );
+
+    let replaced = project.run(&["apply", "--auto-approve", "--allow-replace"]);
+    assert_eq!(replaced.code, 0, "{}", replaced.both());
+    assert!(
+        replaced.stderr.contains("compute.cpu-cluster: replaced"),
+        "{}",
+        replaced.stderr
+    );
+    let show = project.show();
+    assert_eq!(show["computes"][0]["size"], "STANDARD_NC6");
+    assert_eq!(project.run(&["drift"]).code, 0);
 }

@@ -70,6 +70,10 @@ fn answer_nothing(queries: &[Query], snapshot: &mut Snapshot) {
             Query::JobsOf(address) => {
                 snapshot.jobs_of.insert(address.clone(), Vec::new());
             }
+            Query::Owned { kind, .. } => {
+                snapshot.owned.insert(*kind, Vec::new());
+            }
+            Query::ActiveJobs => snapshot.active_jobs_known = true,
         }
     }
 }

@@ -5,9 +5,16 @@
 //! HTTP status and an ARM error code. The planner and apply therefore do not know which one
 //! they talk to.
 
+pub mod arm;
 pub mod local;
+mod open;
+
+pub use open::{
+    ArmTuning, OpenError, OpenOptions, Opened, http_client, local_data_dir, open, open_arm,
+};
 
 use async_trait::async_trait;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 use crate::content::ContentError;
@@ -38,6 +45,26 @@ pub enum BackendError {
         context: String,
         source: std::io::Error,
     },
+    /// No token could be had for the request.
+    #[error("{0}")]
+    Auth(String),
+    /// The request got no answer: the connection failed, was cut or timed out.
+    #[error("{method} {path}: {message}")]
+    Transport {
+        method: String,
+        /// The request path, without its query.
+        path: String,
+        message: String,
+    },
+    /// The last error of a request that was retried.
+    #[error("{source} (gave up after {retries} {} over {:.1}s: {reason})", if *.retries == 1 { "retry" } else { "retries" }, .elapsed.as_secs_f64())]
+    Retried {
+        source: Box<BackendError>,
+        retries: u32,
+        elapsed: std::time::Duration,
+        /// Why the last failure was retried, or that it was final.
+        reason: &'static str,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -63,6 +90,7 @@ impl BackendError {
     pub fn status(&self) -> Option<u16> {
         match self {
             BackendError::Api { status, .. } => Some(*status),
+            BackendError::Retried { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -145,63 +173,163 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
-    /// Answers the planner's questions into `snapshot`.
+    /// Every object of `kind` tagged as owned by `project`: computes, or asset versions of
+    /// every container (archived ones included).
+    async fn owned(&self, kind: Kind, project: &str) -> Result<Vec<Value>> {
+        let owned_by = |object: &Value, tags_at: &str| {
+            object
+                .pointer(tags_at)
+                .and_then(|t| t.get(crate::plan::tags::PROJECT))
+                .and_then(Value::as_str)
+                == Some(project)
+        };
+        if kind == Kind::Compute {
+            let computes = self.list("computes", &[]).await?;
+            return Ok(computes
+                .into_iter()
+                .filter(|c| owned_by(c, "/tags"))
+                .collect());
+        }
+        let mut owned = Vec::new();
+        for container in self
+            .list(kind.collection(), &[("listViewType", "All")])
+            .await?
+        {
+            let Some(name) = container.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let path = format!("{}/{name}/versions", kind.collection());
+            let versions = self.list(&path, &[("listViewType", "All")]).await?;
+            owned.extend(
+                versions
+                    .into_iter()
+                    .filter(|v| owned_by(v, "/properties/tags")),
+            );
+        }
+        Ok(owned)
+    }
+
+    /// Answers the planner's questions into `snapshot`, several at a time (as many as
+    /// [`Backend::concurrency`] allows).
     async fn answer(&self, queries: &[Query], snapshot: &mut Snapshot) -> Result<()> {
-        for query in queries {
-            match query {
-                Query::Versions { kind, name } => {
-                    let path = format!("{}/{name}/versions", kind.collection());
-                    let params: &[(&str, &str)] = if *kind == Kind::Code {
-                        &[]
-                    } else {
-                        &[("listViewType", "All")]
-                    };
-                    let versions = match self.list(&path, params).await {
-                        Ok(versions) => versions,
-                        Err(e) if e.status() == Some(404) => Vec::new(),
-                        Err(e) => return Err(e),
-                    };
-                    snapshot.versions.insert((*kind, name.clone()), versions);
+        // Collected first: a lazy `map` over the queries would not be `Send` for every lifetime.
+        let pending: Vec<_> = queries.iter().map(|q| self.answer_one(q)).collect();
+        let answers: Vec<Answer> = futures::stream::iter(pending)
+            .buffer_unordered(self.concurrency())
+            .try_collect()
+            .await?;
+        for answer in answers {
+            match answer {
+                Answer::Versions(key, versions) => {
+                    snapshot.versions.insert(key, versions);
                 }
-                Query::Get(path) => {
-                    let object = self.get(path).await?;
-                    snapshot.objects.insert(path.clone(), object);
+                Answer::Object(path, object) => {
+                    snapshot.objects.insert(path, object);
                 }
-                Query::CodeByHash(hash) => {
-                    let params = [
-                        ("hash", hash.as_str()),
-                        ("hashVersion", crate::content::SDK_HASH_VERSION),
-                    ];
-                    let found = match self.list("codes/any/versions", &params).await {
-                        Ok(found) => found,
-                        Err(e) if e.status() == Some(404) => Vec::new(),
-                        Err(e) => return Err(e),
-                    };
-                    let target = self.target();
-                    let path = found
-                        .iter()
-                        .filter_map(|v| v.get("id").and_then(Value::as_str))
-                        .find_map(|id| target.scope.relative(id).map(str::to_owned));
-                    snapshot.code_by_hash.insert(hash.clone(), path);
+                Answer::Code(hash, path) => {
+                    snapshot.code_by_hash.insert(hash, path);
                 }
-                Query::JobsOf(address) => {
-                    let filter = format!("{}={address}", crate::plan::tags::ADDRESS);
-                    let jobs = self
-                        .list("jobs", &[("tag", &filter), ("listViewType", "All")])
-                        .await?;
-                    let wanted = serde_json::Value::String(address.clone());
-                    let jobs = jobs
-                        .into_iter()
-                        .filter(|j| {
-                            j.pointer("/properties/tags")
-                                .and_then(|t| t.get(crate::plan::tags::ADDRESS))
-                                == Some(&wanted)
-                        })
-                        .collect();
-                    snapshot.jobs_of.insert(address.clone(), jobs);
+                Answer::Jobs(address, jobs) => {
+                    snapshot.jobs_of.insert(address, jobs);
+                }
+                Answer::Owned(kind, owned) => {
+                    snapshot.owned.insert(kind, owned);
+                }
+                Answer::ActiveJobs(jobs) => {
+                    snapshot.active_jobs = jobs;
+                    snapshot.active_jobs_known = true;
                 }
             }
         }
         Ok(())
     }
+
+    /// Requests this backend serves at once; planning asks that many questions in parallel.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    /// Answers one question.
+    async fn answer_one(&self, query: &Query) -> Result<Answer> {
+        match query {
+            Query::Versions { kind, name } => {
+                let path = format!("{}/{name}/versions", kind.collection());
+                let params: &[(&str, &str)] = if *kind == Kind::Code {
+                    &[]
+                } else {
+                    &[("listViewType", "All")]
+                };
+                let versions = match self.list(&path, params).await {
+                    Ok(versions) => versions,
+                    Err(e) if e.status() == Some(404) => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                Ok(Answer::Versions((*kind, name.clone()), versions))
+            }
+            Query::Get(path) => Ok(Answer::Object(path.clone(), self.get(path).await?)),
+            Query::CodeByHash(hash) => {
+                let params = [
+                    ("hash", hash.as_str()),
+                    ("hashVersion", crate::content::SDK_HASH_VERSION),
+                ];
+                let found = match self.list("codes/any/versions", &params).await {
+                    Ok(found) => found,
+                    Err(e) if e.status() == Some(404) => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                let target = self.target();
+                let path = found
+                    .iter()
+                    .filter_map(|v| v.get("id").and_then(Value::as_str))
+                    .find_map(|id| target.scope.relative(id).map(str::to_owned));
+                Ok(Answer::Code(hash.clone(), path))
+            }
+            Query::JobsOf(address) => {
+                let filter = format!("{}={address}", crate::plan::tags::ADDRESS);
+                let jobs = self
+                    .list("jobs", &[("tag", &filter), ("listViewType", "All")])
+                    .await?;
+                let wanted = Value::String(address.clone());
+                let jobs = jobs
+                    .into_iter()
+                    .filter(|j| {
+                        j.pointer("/properties/tags")
+                            .and_then(|t| t.get(crate::plan::tags::ADDRESS))
+                            == Some(&wanted)
+                    })
+                    .collect();
+                Ok(Answer::Jobs(address.clone(), jobs))
+            }
+            Query::Owned { kind, project } => {
+                Ok(Answer::Owned(*kind, self.owned(*kind, project).await?))
+            }
+            Query::ActiveJobs => {
+                let jobs = self.list("jobs", &[]).await?;
+                let active = jobs
+                    .into_iter()
+                    .filter(|j| {
+                        let status = j
+                            .pointer("/properties/status")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        !matches!(status, "Completed" | "Failed" | "Canceled")
+                    })
+                    .collect();
+                Ok(Answer::ActiveJobs(active))
+            }
+        }
+    }
+}
+
+/// The answer to one [`Query`].
+pub enum Answer {
+    Versions((Kind, String), Vec<Value>),
+    Object(String, Option<Value>),
+    Code(String, Option<String>),
+    /// The jobs an address submitted.
+    Jobs(String, Vec<Value>),
+    /// The objects of a kind a project owns.
+    Owned(Kind, Vec<Value>),
+    /// Jobs not in a terminal state.
+    ActiveJobs(Vec<Value>),
 }

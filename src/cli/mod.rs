@@ -1,10 +1,15 @@
 //! Command-line glue: each command loads, plans, renders and applies through the library.
 //! Handlers only orchestrate; the work happens in the library's stages.
 
+mod convert;
+mod emulator;
+mod fmt;
+mod notebook;
 mod plan;
 mod progress;
 mod show;
 mod target;
+mod targets;
 mod ui;
 mod validate;
 
@@ -37,6 +42,18 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the log of a job.
     Logs(show::LogsArgs),
+    /// Serve local workspaces over the Azure ML REST API on 127.0.0.1 until interrupted.
+    Emulator(emulator::EmulatorArgs),
+    /// Turn a Jupyter notebook into a script, its Data and Environment manifests and a job.
+    Notebook(notebook::NotebookArgs),
+    /// Release the lock of an apply that died; never needed while the holder runs.
+    ForceUnlock(show::ForceUnlockArgs),
+    /// List the targets of amlops.kdl with their variables and overlays.
+    Targets(targets::TargetsArgs),
+    /// Lay out KDL files the one way amlops writes them.
+    Fmt(fmt::FmtArgs),
+    /// Convert a manifest file from YAML to KDL, or back, losing nothing.
+    Convert(convert::ConvertArgs),
     /// Run one job of a local workspace (started by apply; not for people).
     #[command(name = "internal-run-job", hide = true)]
     InternalRunJob(show::RunJobArgs),
@@ -53,7 +70,7 @@ pub enum Format {
 /// The manifest directory argument shared by plan, apply and show.
 #[derive(Args, Clone, Debug)]
 pub struct DirArg {
-    /// The manifest directory (searched recursively for *.yml and *.yaml)
+    /// The manifest directory (searched recursively for *.yml, *.yaml and *.kdl)
     #[arg(default_value = ".")]
     pub dir: PathBuf,
 }
@@ -79,6 +96,12 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::show(args).await,
             Command::Logs(args) => show::logs(args).await,
+            Command::Emulator(args) => emulator::run(args).await,
+            Command::Notebook(args) => notebook::run(args),
+            Command::ForceUnlock(args) => show::force_unlock(args).await,
+            Command::Targets(args) => targets::run(args),
+            Command::Fmt(args) => fmt::run(args),
+            Command::Convert(args) => convert::run(args),
             Command::InternalRunJob(args) => show::run_job(args),
         }
     });

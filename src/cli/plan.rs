@@ -8,15 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use amlops::apply::{self, ApplyOptions};
 use amlops::backend::Backend;
+use amlops::lock;
 use amlops::manifest::{self, Manifest};
 use amlops::plan::{Action, Plan, PlanOptions};
 use amlops::render;
 use amlops::workflow::{self, PlanError, PlanRequest};
+use anyhow::Context as _;
 use clap::Args;
 
 use super::progress::Printer;
 use super::target::{self, TargetArgs};
-use super::{DirArg, Format, ui};
+use super::{DirArg, Format, targets, ui};
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -33,9 +35,12 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Plan only this resource (and what it depends on); repeatable
-    #[arg(long, value_name = "ADDRESS")]
-    only: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
+    /// Save the plan to FILE; `amlops apply FILE` applies exactly it, or refuses if the
+    /// workspace or the manifests changed since
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -50,9 +55,8 @@ pub struct DriftArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "human", conflicts_with = "json")]
     format: Format,
-    /// Check only this resource (and what it depends on); repeatable
-    #[arg(long, value_name = "ADDRESS")]
-    only: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
 }
 
 #[derive(Args)]
@@ -70,12 +74,47 @@ pub struct ApplyArgs {
     /// Submit jobs and return without waiting for them to finish
     #[arg(long)]
     no_wait: bool,
-    /// Apply only this resource (and what it depends on); repeatable
-    #[arg(long, value_name = "ADDRESS")]
-    only: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
+    /// Seconds to wait for another apply's lock on the target before giving up
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    lock_timeout: u64,
     /// Changes made at once; independent changes run concurrently
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+}
+
+/// Which resources a command plans.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Selection {
+    /// Only this resource (and what it depends on); repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    only: Vec<String>,
+    /// Archive asset versions this project owns that left the manifests
+    #[arg(long)]
+    prune: bool,
+    /// Also delete computes this project owns that left the manifests (never while a job runs
+    /// on them or a declared resource refers to them)
+    #[arg(long)]
+    prune_computes: bool,
+}
+
+impl Selection {
+    /// The selection a saved plan was made with.
+    fn of(origin: &amlops::plan::Origin) -> Self {
+        Self {
+            only: origin.only.clone(),
+            prune: origin.prune,
+            prune_computes: origin.prune_computes,
+        }
+    }
+
+    fn prune(&self) -> amlops::plan::prune::Prune {
+        amlops::plan::prune::Prune {
+            assets: self.prune || self.prune_computes,
+            computes: self.prune_computes,
+        }
+    }
 }
 
 /// What every planning command starts with.
@@ -84,16 +123,41 @@ pub struct Planned {
     pub plan: Plan,
 }
 
+/// [`prepare`] again for a second look, without repeating the warnings of the first.
+async fn prepare_quietly(
+    dir: &DirArg,
+    target: &TargetArgs,
+    selection: &Selection,
+    detached: bool,
+) -> anyhow::Result<Result<Planned, ExitCode>> {
+    QUIET.store(true, Ordering::SeqCst);
+    let result = prepare(dir, target, selection, detached).await;
+    QUIET.store(false, Ordering::SeqCst);
+    result
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
 /// Loads the manifests, hashes their local content and plans against the target. Problems
 /// are printed; `Err` carries the exit code.
 pub async fn prepare(
     dir: &DirArg,
     target_args: &TargetArgs,
-    only: &[String],
+    selection: &Selection,
     detached_runs: bool,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let manifest = manifest::load(std::slice::from_ref(&dir.dir));
-    ui::diagnostics(manifest.diagnostics.warnings());
+    let chosen = match targets::select(
+        &target_args.project,
+        &dir.dir,
+        !QUIET.load(Ordering::SeqCst),
+    ) {
+        Ok(chosen) => chosen,
+        Err(code) => return Ok(Err(code)),
+    };
+    let manifest = manifest::load_with(std::slice::from_ref(&dir.dir), &chosen.inputs);
+    if !QUIET.load(Ordering::SeqCst) {
+        ui::diagnostics(manifest.diagnostics.warnings());
+    }
     if manifest.has_errors() {
         report_errors(&manifest);
         return Ok(Err(ExitCode::from(1)));
@@ -111,13 +175,19 @@ pub async fn prepare(
             return Ok(Err(ExitCode::from(1)));
         }
     };
-    let backend = target::open(target_args, &dir.dir, detached_runs)?;
-    let project = workflow::project_name(&manifest.root);
+    let backend = target::open(target_args, &chosen.spec, &dir.dir, detached_runs).await?;
+    let project = chosen
+        .project
+        .clone()
+        .unwrap_or_else(|| workflow::project_name(&manifest.root));
     let request = PlanRequest {
         manifest: &manifest,
         artifacts: &artifacts,
         project: &project,
-        options: PlanOptions::default(),
+        options: PlanOptions {
+            prune: selection.prune(),
+            ..PlanOptions::default()
+        },
     };
     let mut plan = match workflow::make_plan(backend.as_ref(), request).await {
         Ok(plan) => plan,
@@ -132,8 +202,8 @@ pub async fn prepare(
         }
         Err(PlanError::Backend(e)) => return Err(e.into()),
     };
-    if !only.is_empty()
-        && let Err(message) = plan.restrict(only)
+    if !selection.only.is_empty()
+        && let Err(message) = plan.restrict(&selection.only)
     {
         ui::error(&message);
         return Ok(Err(ExitCode::from(1)));
@@ -143,6 +213,13 @@ pub async fn prepare(
             "jobs run on this machine with its own interpreters; environment images and conda files are recorded, not built".into(),
         );
     }
+    plan.origin = Some(amlops::plan::Origin {
+        manifests: manifest::normalize(&dir.dir),
+        only: selection.only.clone(),
+        prune: selection.prune,
+        prune_computes: selection.prune_computes,
+        target: Some(chosen.target),
+    });
     Ok(Ok(Planned { backend, plan }))
 }
 
@@ -160,11 +237,20 @@ fn report_errors(manifest: &Manifest) {
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.selection, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{}\n", render::json(plan)))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        ui::status(&format!(
+            "plan saved to {}; apply it with `amlops apply {}`",
+            out.display(),
+            out.display()
+        ));
+    }
     let format = if args.json { Format::Json } else { args.format };
     let serialised = serde_json::to_value(plan)?;
     match format {
@@ -184,7 +270,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.only, false).await? {
+    let planned = match prepare(&args.dir, &args.target, &args.selection, false).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -199,11 +285,38 @@ pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.only, args.no_wait).await? {
+    let saved = read_saved_plan(&args.dir.dir)?;
+    let planned = match &saved {
+        Some(saved) => {
+            let Some(origin) = &saved.origin else {
+                anyhow::bail!(
+                    "{} has no record of its manifests; save plans with `amlops plan -o FILE`",
+                    args.dir.dir.display()
+                );
+            };
+            let dir = DirArg {
+                dir: origin.manifests.clone(),
+            };
+            let target = targets::saved_target(&args.target, origin)?;
+            prepare(&dir, &target, &Selection::of(origin), args.no_wait).await?
+        }
+        None => prepare(&args.dir, &args.target, &args.selection, args.no_wait).await?,
+    };
+    let planned = match planned {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let plan = &planned.plan;
+    if let Some(saved) = &saved
+        && let Err(stale) = saved.check_saved(plan)
+    {
+        ui::error(&format!(
+            "refusing to apply {}: {stale}",
+            args.dir.dir.display()
+        ));
+        ui::status("plan again to review the current changes");
+        return Ok(ExitCode::from(1));
+    }
     ui::out(&render::human::render(&serde_json::to_value(plan)?)?);
     if plan.has_conflicts() {
         ui::error("the plan has conflicts; nothing was changed");
@@ -212,7 +325,8 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !plan.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.auto_approve {
+    // A saved plan was reviewed when it was saved.
+    if !args.auto_approve && saved.is_none() {
         if !ui::stdin_is_terminal() {
             ui::error(
                 "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve",
@@ -224,6 +338,73 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    let check = ApplyOptions {
+        allow_replace: args.allow_replace,
+        ..ApplyOptions::default()
+    };
+    if let Err(e) = apply::refuse_unsafe(plan, &check) {
+        ui::error(&e.to_string());
+        return Ok(ExitCode::from(1));
+    }
+    let lock_info = match lock::acquire(
+        planned.backend.as_ref(),
+        lock::LockInfo::for_this_process("apply"),
+        Duration::from_secs(args.lock_timeout),
+        Duration::from_secs(2),
+    )
+    .await
+    {
+        Ok(info) => info,
+        Err(e) => {
+            ui::error(&e.to_string());
+            if matches!(e, lock::LockError::Held { .. }) {
+                ui::status(
+                    "wait for it to finish (--lock-timeout SECONDS waits), or, if it died, `amlops force-unlock ID`",
+                );
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let code = apply_locked(&args, plan, saved.as_ref()).await;
+    if let Err(e) = lock::release(planned.backend.as_ref(), &lock_info).await {
+        ui::warning(&format!(
+            "could not release the lock {}: {e}; `amlops force-unlock {}` releases it",
+            lock_info.id, lock_info.id
+        ));
+    }
+    code
+}
+
+/// Applies `reviewed` while holding the lock: plans again, and goes ahead only when nothing
+/// moved between the review and the lock.
+async fn apply_locked(
+    args: &ApplyArgs,
+    reviewed: &Plan,
+    saved: Option<&Plan>,
+) -> anyhow::Result<ExitCode> {
+    let (dir, selection, target) = match saved.and_then(|s| s.origin.as_ref()) {
+        Some(origin) => (
+            DirArg {
+                dir: origin.manifests.clone(),
+            },
+            Selection::of(origin),
+            targets::saved_target(&args.target, origin)?,
+        ),
+        None => (
+            args.dir.clone(),
+            args.selection.clone(),
+            args.target.clone(),
+        ),
+    };
+    let planned = match prepare_quietly(&dir, &target, &selection, args.no_wait).await? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    if let Err(stale) = reviewed.check_saved(&planned.plan) {
+        ui::error(&format!("not applying: {stale}"));
+        ui::status("another change landed while this plan was reviewed; plan again");
+        return Ok(ExitCode::from(1));
+    }
     let options = ApplyOptions {
         allow_replace: args.allow_replace,
         wait: !args.no_wait,
@@ -232,16 +413,21 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         cancel: interrupt_flag(),
     };
     let mut progress = Printer::new();
-    let result = apply::apply(planned.backend.as_ref(), plan, &options, &mut progress).await;
+    let result = apply::apply(
+        planned.backend.as_ref(),
+        &planned.plan,
+        &options,
+        &mut progress,
+    )
+    .await;
     progress.finish();
-    let report = match result {
-        Ok(report) => report,
+    match result {
+        Ok(report) => Ok(report_jobs(&report)),
         Err(e) => {
             report_apply_error(&e);
-            return Ok(ExitCode::from(1));
+            Ok(ExitCode::from(1))
         }
-    };
-    Ok(report_jobs(&report))
+    }
 }
 
 fn report_apply_error(error: &apply::ApplyError) {
@@ -260,6 +446,33 @@ fn report_apply_error(error: &apply::ApplyError) {
         ui::status(&format!("not done: {}", not_done.join(", ")));
     }
     ui::status("run apply again to finish: it plans from what is there now");
+}
+
+/// A saved plan, when `path` is a file other than a manifest.
+fn read_saved_plan(path: &std::path::Path) -> anyhow::Result<Option<Plan>> {
+    let is_manifest = path
+        .extension()
+        .is_some_and(|e| e == "yml" || e == "yaml" || e == "kdl");
+    if !path.is_file() || is_manifest {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is neither a manifest directory nor a plan saved by `amlops plan -o`",
+            path.display()
+        )
+    })?;
+    if plan.format_version != amlops::plan::FORMAT_VERSION {
+        anyhow::bail!(
+            "{} has plan format {}, this amlops reads {}",
+            path.display(),
+            plan.format_version,
+            amlops::plan::FORMAT_VERSION
+        );
+    }
+    Ok(Some(plan))
 }
 
 /// Prints what the jobs printed (the end of the log of those that failed) and the summary.

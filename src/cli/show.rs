@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::target::{self, TargetArgs};
-use super::{DirArg, ui};
+use super::{DirArg, targets, ui};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -34,6 +34,16 @@ pub struct LogsArgs {
 }
 
 #[derive(Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id an apply that holds the lock reports
+    id: String,
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Args)]
 pub struct RunJobArgs {
     #[arg(long)]
     data_dir: PathBuf,
@@ -49,7 +59,11 @@ const ASSETS: &[(&str, &str)] = &[
 ];
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
     let inventory = inventory(backend.as_ref()).await?;
     if args.json {
         ui::out(&format!("{}\n", serde_json::to_string_pretty(&inventory)?));
@@ -76,6 +90,9 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
         let mut entries = Vec::new();
         for container in backend.list(collection, &[("listViewType", "All")]).await? {
             let name = container["name"].as_str().unwrap_or_default().to_owned();
+            if *collection == "data" && name == amlops::lock::LOCK_ASSET {
+                continue;
+            }
             let versions = backend
                 .list(
                     &format!("{collection}/{name}/versions"),
@@ -105,9 +122,14 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
             "created": job.pointer("/systemData/createdAt"),
         }));
     }
-    Ok(
-        json!({ "target": backend.target().scope.id(), "computes": computes, "assets": assets, "jobs": jobs }),
-    )
+    let lock = amlops::lock::current(backend).await?;
+    Ok(json!({
+        "target": backend.target().scope.id(),
+        "computes": computes,
+        "assets": assets,
+        "jobs": jobs,
+        "lock": lock,
+    }))
 }
 
 fn render_inventory(inventory: &Value) -> String {
@@ -183,6 +205,19 @@ fn render_inventory(inventory: &Value) -> String {
             );
         }
     }
+    if let Some(lock) = inventory.get("lock").filter(|l| !l.is_null()) {
+        let _ = writeln!(
+            out,
+            "\n{} by {}@{} (pid {}, {} since {}), lock id {}",
+            ui::paint(ui::WARNING, "Locked"),
+            text(lock.get("holder")),
+            text(lock.get("host")),
+            text(lock.get("pid")),
+            text(lock.get("operation")),
+            text(lock.get("created")),
+            text(lock.get("id"))
+        );
+    }
     let jobs = inventory["jobs"].as_array().cloned().unwrap_or_default();
     let _ = writeln!(out, "\n{}", ui::paint(ui::STRONG, "Jobs"));
     if jobs.is_empty() {
@@ -208,7 +243,11 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let backend = target::open(&args.target, &args.dir.dir, false)?;
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
     let mut name = args.job.clone();
     if args.job.starts_with("job.") {
         let jobs = backend
@@ -236,6 +275,27 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             ui::error(&format!("job {name} has no log yet"));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub async fn force_unlock(args: ForceUnlockArgs) -> anyhow::Result<ExitCode> {
+    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
+    match amlops::lock::force_unlock(backend.as_ref(), &args.id).await {
+        Ok(info) => {
+            ui::status(&format!(
+                "released lock {} held by {}@{} (pid {}, {} since {})",
+                info.id, info.holder, info.host, info.pid, info.operation, info.created
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            ui::error(&e.to_string());
             Ok(ExitCode::from(1))
         }
     }

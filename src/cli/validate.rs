@@ -22,10 +22,17 @@ pub struct ValidateArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    project: super::targets::ProjectArgs,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let manifest = manifest::load(&args.paths);
+    let root = args.paths.first().cloned().unwrap_or_default();
+    let selection = match super::targets::select(&args.project, &root, true) {
+        Ok(selection) => selection,
+        Err(code) => return Ok(code),
+    };
+    let manifest = manifest::load_with(&args.paths, &selection.inputs);
     let errors = manifest.diagnostics.error_count();
 
     if args.json {

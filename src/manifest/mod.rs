@@ -1,7 +1,8 @@
 //! Reading manifest directories: discovery, parsing, classification and reading of resources.
 //!
 //! A manifest directory holds Azure ML CLI v2 YAML files (`*.yml`, `*.yaml`), searched
-//! recursively, one resource per YAML document. The kind of each document comes from its
+//! recursively, one resource per YAML document, and KDL files (`*.kdl`) with one resource
+//! per top-level node (see [`kdl`]); `amlops.kdl` is the project file, not a resource file. The kind of each document comes from its
 //! `type` and its keys, as `az ml` decides it: a job without `type` is a command job, a
 //! document with `image` or `build` is an environment. `$schema` is a hint, never required.
 //!
@@ -12,21 +13,28 @@
 pub mod assets;
 pub mod component;
 pub mod compute;
+pub mod convert;
+pub mod inputs;
 pub mod job;
+pub mod kdl;
 pub mod node;
+pub mod overlay;
 pub mod pipeline;
 pub mod pydump;
 pub mod read;
 pub mod shape;
 pub mod sweep;
+pub mod vars;
 pub mod yaml;
+pub mod yaml_write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc, SourceFile, display_path};
-use crate::model::{Address, DataType, Kind, Resource, Spec};
+use crate::model::{Address, DataType, Kind, Resource, Spec, ValueOrigin};
+use inputs::{Inputs, PROJECT_FILE, Preparer};
 use node::Node;
 use read::Problems;
 
@@ -37,10 +45,15 @@ pub struct Manifest {
     pub root: PathBuf,
     pub resources: Vec<Resource>,
     pub diagnostics: Diagnostics,
-    /// Number of YAML files read.
+    /// Number of manifest files read.
     pub files_read: usize,
-    /// The YAML files read, as shown to the user, in order.
+    /// The manifest files read, as shown to the user, in order.
     pub files: Vec<String>,
+    /// Fields whose values came from variables or overlays, by resource and dotted path, in
+    /// the order they were set (a later entry for the same path wins).
+    pub origins: BTreeMap<Address, Vec<(String, ValueOrigin)>>,
+    /// Values of sensitive variables the manifests may hold: never shown in plans.
+    pub secrets: Vec<String>,
 }
 
 impl Manifest {
@@ -200,12 +213,19 @@ struct FileResult {
     problems: Problems,
     /// Documents that are no resource, with what they look like.
     not_resources: Vec<(Loc, &'static str)>,
+    origins: Vec<(Address, Vec<(String, ValueOrigin)>)>,
 }
 
 /// Reads the manifests at `paths` (directories, searched recursively, or files).
 pub fn load(paths: &[PathBuf]) -> Manifest {
+    load_with(paths, &Inputs::default())
+}
+
+/// Reads the manifests at `paths` with a project's variables and a target's overlays.
+pub fn load_with(paths: &[PathBuf], inputs: &Inputs) -> Manifest {
     let mut manifest = Manifest {
         root: root_of(paths),
+        secrets: inputs.variables.secrets(),
         ..Manifest::default()
     };
     let mut files = Vec::new();
@@ -223,13 +243,19 @@ pub fn load(paths: &[PathBuf]) -> Manifest {
     }
     files.sort();
     files.dedup();
+    skip_project_files(&mut files, &manifest.root, &mut manifest.diagnostics);
     manifest.files_read = files.len();
     manifest.files = files.iter().map(|f| display_path(f)).collect();
 
+    let mut preparer = Preparer::new(inputs);
     let results: Vec<FileResult> = files
         .iter()
-        .filter_map(|path| read_file(path, &mut manifest.diagnostics))
+        .filter_map(|path| read_file(path, &mut manifest.diagnostics, &mut preparer))
         .collect();
+    // Overlays can only be checked against everything when whole directories were read.
+    if paths.iter().all(|p| p.is_dir()) {
+        manifest.diagnostics.items.extend(preparer.unmatched());
+    }
     let referenced: BTreeSet<PathBuf> = results
         .iter()
         .flat_map(|r| r.problems.referenced.iter().map(|p| normalize(p)))
@@ -242,6 +268,7 @@ pub fn load(paths: &[PathBuf]) -> Manifest {
         }
         manifest.diagnostics.items.extend(result.problems.items);
         manifest.resources.extend(result.resources);
+        manifest.origins.extend(result.origins);
         if !in_code_folder(&result.path) {
             for (loc, what) in result.not_resources {
                 manifest.diagnostics.push(
@@ -269,7 +296,26 @@ fn root_of(paths: &[PathBuf]) -> PathBuf {
     }
 }
 
-/// Finds YAML files under `dir`, skipping hidden entries and amlops' own state.
+/// The project file is read by the project, never as resources; one below the root is a
+/// mistake worth a warning.
+fn skip_project_files(files: &mut Vec<PathBuf>, root: &Path, diagnostics: &mut Diagnostics) {
+    files.retain(|path| {
+        if path.file_name().is_none_or(|n| n != PROJECT_FILE) {
+            return true;
+        }
+        if path.parent() != Some(root) {
+            diagnostics.push(
+                Diagnostic::warning(format!(
+                    "ignored: {PROJECT_FILE} is read only at the root of the manifest directory"
+                ))
+                .in_file(display_path(path)),
+            );
+        }
+        false
+    });
+}
+
+/// Finds YAML and KDL files under `dir`, skipping hidden entries and amlops' own state.
 fn discover(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Diagnostics) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -293,13 +339,17 @@ fn discover(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Diagnostics)
         };
         if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
             discover(&path, files, diagnostics);
-        } else if name.ends_with(".yml") || name.ends_with(".yaml") {
+        } else if name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".kdl") {
             files.push(normalize(&path));
         }
     }
 }
 
-fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
+fn read_file(
+    path: &Path,
+    diagnostics: &mut Diagnostics,
+    preparer: &mut Preparer<'_>,
+) -> Option<FileResult> {
     let text = match read::read_file_text(path) {
         Ok(text) => text,
         Err(e) => {
@@ -309,30 +359,41 @@ fn read_file(path: &Path, diagnostics: &mut Diagnostics) -> Option<FileResult> {
             return None;
         }
     };
-    Some(read_source(path, text))
+    Some(read_source(path, text, preparer))
 }
 
 /// Reads the documents of one file whose text is given. Paths inside it resolve from the
 /// file's folder, which may not exist.
-fn read_source(path: &Path, text: String) -> FileResult {
+fn read_source(path: &Path, text: String, preparer: &mut Preparer<'_>) -> FileResult {
     let file = SourceFile::new(path, text);
     let mut result = FileResult {
         path: path.to_path_buf(),
         resources: Vec::new(),
         problems: Problems::default(),
         not_resources: Vec::new(),
+        origins: Vec::new(),
     };
-    let docs = match yaml::parse(&file, &mut result.problems.items) {
+    let mut docs = match inputs::parse_file(&file, &mut result.problems.items) {
         Ok(docs) => docs,
-        Err(e) => {
-            result.problems.push(e);
+        Err(errors) => {
+            result.problems.items.extend(errors);
             return result;
         }
     };
+    preparer.prepare(&mut docs, &file, &mut result.problems.items);
     let many = docs.len() > 1;
-    for (index, doc) in docs.iter().enumerate() {
+    for (index, doc) in docs.into_iter().enumerate() {
+        if doc.skip {
+            continue;
+        }
         let suffix = if many { Some(index + 1) } else { None };
-        read_document(doc, &file, suffix, &mut result);
+        let read = result.resources.len();
+        read_document(&doc.node, &file, suffix, &mut result);
+        if let Some(resource) = result.resources.get(read)
+            && !doc.origins.is_empty()
+        {
+            result.origins.push((resource.address.clone(), doc.origins));
+        }
     }
     result
 }
@@ -340,7 +401,9 @@ fn read_source(path: &Path, text: String) -> FileResult {
 /// Reads manifest text as if it were the file at `path`: what `load` does for one file,
 /// without reading that file from disk. For tests and fuzzing.
 pub fn read_text(path: &Path, text: &str) -> Manifest {
-    let result = read_source(path, text.to_owned());
+    let inputs = Inputs::default();
+    let mut preparer = Preparer::new(&inputs);
+    let result = read_source(path, text.to_owned(), &mut preparer);
     let mut manifest = Manifest {
         root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         files_read: 1,

@@ -7,6 +7,7 @@
 pub mod binding;
 pub mod component;
 pub mod jobs;
+pub mod origin;
 pub mod refs;
 pub mod walk;
 
@@ -26,6 +27,7 @@ pub use jobs::{
     Graph, Node, NodeInput, NodeKind, NodeOutput, PipelineJob, PipelineSettings, SweepJob,
     SweepSettings,
 };
+pub use origin::{OriginKind, ValueOrigin};
 pub use refs::{AssetRef, DataPath, VersionSel};
 pub use walk::{LocalPath, LocalUse, Reference};
 

@@ -50,12 +50,15 @@ pub type Artifacts = BTreeMap<PathBuf, Artifact>;
 pub struct PlanOptions {
     /// Tag what amlops creates with its project, address and specification hash.
     pub ownership_tags: bool,
+    /// Remove what this project owns that left the manifests.
+    pub prune: super::prune::Prune,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
         Self {
             ownership_tags: true,
+            prune: super::prune::Prune::default(),
         }
     }
 }
@@ -73,6 +76,7 @@ pub struct PlanInput<'a> {
     pub options: PlanOptions,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one outcome per planning round")]
 pub enum Outcome {
     /// Answer these and call [`plan`] again with the enlarged snapshot.
     Needs(Vec<Query>),
@@ -110,7 +114,22 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
     if !builder.errors.is_empty() {
         return Outcome::Invalid(builder.errors);
     }
-    let changes = builder.compare();
+    let mut changes = builder.compare();
+    if changes.iter().any(|c| c.action == Action::Replace) {
+        if !snapshot.active_jobs_known {
+            return Outcome::Needs(vec![Query::ActiveJobs]);
+        }
+        for change in changes.iter_mut().filter(|c| c.action == Action::Replace) {
+            blast_radius(change, input.scope, snapshot);
+        }
+    }
+    let mut notes = Vec::new();
+    if input.options.prune.any() {
+        let (pruned, prune_notes) =
+            super::prune::prune(input.options.prune, input.scope, snapshot, &changes);
+        changes.extend(pruned);
+        notes = prune_notes;
+    }
     match order(changes) {
         Ok(changes) => Outcome::Ready(Plan {
             format_version: super::FORMAT_VERSION.into(),
@@ -121,7 +140,8 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
             },
             summary: Summary::of(&changes),
             changes,
-            notes: Vec::new(),
+            notes,
+            origin: None,
         }),
         Err(cycle) => Outcome::Invalid(vec![cycle]),
     }
@@ -214,6 +234,16 @@ impl<'a> Builder<'a> {
 
     fn first_queries(&self) -> BTreeSet<Query> {
         let mut wanted = BTreeSet::new();
+        let prune = self.input.options.prune;
+        for kind in prune.kinds() {
+            wanted.insert(Query::Owned {
+                kind,
+                project: self.input.project.to_owned(),
+            });
+        }
+        if prune.computes {
+            wanted.insert(Query::ActiveJobs);
+        }
         for resource in self.input.resources {
             match &resource.spec {
                 Spec::Data(data) => {
@@ -1125,6 +1155,13 @@ impl<'a> Builder<'a> {
         let live_view = view(desired.kind, live, scope);
         let fields = normalize::field_changes(desired.kind, &desired_view, &live_view);
         change.fields = without_own_tags(fields);
+        if desired.kind == Kind::Compute && self.only_patched_record(desired, live, &change.fields)
+        {
+            change.fields.clear();
+        }
+        if desired.kind == Kind::Compute && provisioning_failed(live) {
+            return self.recreate_failed(desired, change);
+        }
         if change.fields.is_empty() {
             change.action = Action::NoOp;
             return change;
@@ -1203,6 +1240,35 @@ impl<'a> Builder<'a> {
                 .push(self.request("PATCH", desired, Some(patch)));
         }
         change
+    }
+
+    /// A compute whose creation failed holds no nodes and runs nothing: it is deleted and
+    /// created again (a replacement, so apply still asks for `--allow-replace`).
+    fn recreate_failed(&self, desired: &Desired, mut change: Change) -> Change {
+        change.action = Action::Replace;
+        change.reason = Some("its last provisioning failed: delete it and create it again".into());
+        let mut delete = self.request("DELETE", desired, None);
+        delete.path.push_str("?underlyingResourceAction=Delete");
+        change.requests.push(delete);
+        change
+            .requests
+            .push(self.request("PUT", desired, Some(desired.body.clone())));
+        change
+    }
+
+    /// Whether the only difference is the `amlops.spec` tag of a compute amlops owns: a
+    /// scale-settings PATCH cannot carry tags (the contract's PATCH body has only
+    /// `scaleSettings`), so after one the recorded specification is older than the compute,
+    /// whose fields all match the manifests.
+    fn only_patched_record(&self, desired: &Desired, live: &Value, fields: &[FieldChange]) -> bool {
+        let owned = |key: &str, wanted: &str| {
+            live.pointer(&format!("/tags/{key}"))
+                .and_then(Value::as_str)
+                == Some(wanted)
+        };
+        matches!(fields, [only] if only.path == format!("tags.{}", tags::SPEC))
+            && owned(tags::PROJECT, self.input.project)
+            && owned(tags::ADDRESS, &desired.address)
     }
 
     fn compare_job(
@@ -1471,8 +1537,14 @@ fn content_view(kind: Kind, body: &Value, scope: &Scope) -> Value {
     v
 }
 
+/// Whether a live version holds the desired content, with the noise rules of
+/// [`normalize`] (a live version carries server-added properties and relocated uploads).
 fn same_content(kind: Kind, desired: &Value, live: &Value, scope: &Scope) -> bool {
-    content_view(kind, desired, scope) == content_view(kind, live, scope)
+    normalize::same_view(
+        kind,
+        &content_view(kind, desired, scope),
+        &content_view(kind, live, scope),
+    )
 }
 
 pub(super) fn ensure_map(body: &mut Value, pointer: &str) {
@@ -1532,6 +1604,40 @@ pub(super) fn folder_uri(destination: &str, input_type: &str) -> String {
     }
 }
 
+/// Names the jobs running on a compute that a replacement would delete under them.
+fn blast_radius(change: &mut Change, scope: &Scope, snapshot: &Snapshot) {
+    let id = scope.resource_id(&format!("computes/{}", change.name));
+    let running: Vec<&str> = snapshot
+        .active_jobs
+        .iter()
+        .filter(|j| {
+            j.pointer("/properties/computeId")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.eq_ignore_ascii_case(&id))
+        })
+        .filter_map(|j| j.get("name").and_then(Value::as_str))
+        .collect();
+    let warning = if running.is_empty() {
+        "replacing deletes the compute and creates it again: pass --allow-replace to apply"
+            .to_owned()
+    } else {
+        format!(
+            "replacing deletes the compute under {} running job{} ({}): pass --allow-replace to apply",
+            running.len(),
+            if running.len() == 1 { "" } else { "s" },
+            running.join(", ")
+        )
+    };
+    change.hint = Some(warning);
+}
+
+/// Whether a compute's provisioning ended `Failed`.
+fn provisioning_failed(live: &Value) -> bool {
+    live.pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .is_some_and(|state| state.eq_ignore_ascii_case("Failed"))
+}
+
 /// The `amlops.spec` tag of a body of `kind`.
 fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
     let tags = if kind == Kind::Compute {
@@ -1543,7 +1649,7 @@ fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
 }
 
 /// A short hash of a view, to notice later that an object changed.
-fn fingerprint(view: &Value) -> String {
+pub(crate) fn fingerprint(view: &Value) -> String {
     let text = serde_json::to_string(view).unwrap_or_default();
     hex::encode(Sha256::digest(text.as_bytes()))[..16].to_owned()
 }

@@ -14,6 +14,7 @@ pub mod build;
 pub mod drift;
 mod kinds;
 pub mod normalize;
+pub mod prune;
 pub mod snapshot;
 pub mod view;
 
@@ -109,6 +110,96 @@ pub struct Plan {
     /// Notes for the reader (warnings about the plan, not errors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Where the plan came from, so a saved plan can be checked and applied later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// The inputs of a saved plan.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Origin {
+    /// The manifest directory, absolute.
+    pub manifests: std::path::PathBuf,
+    /// `--only` addresses the plan was restricted to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    /// `--prune` and `--prune-computes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune_computes: bool,
+    /// The target of the project file the plan was made for. Variables given with `--var`
+    /// are not recorded (they may be secret): applying needs them again, and a plan made
+    /// from other values is refused as changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Why a saved plan cannot be applied as it is.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StalePlan {
+    #[error("the workspace changed since the plan was saved: {}", .0.join(", "))]
+    LiveMoved(Vec<String>),
+    #[error("the manifests changed since the plan was saved: {}", .0.join(", "))]
+    ManifestsChanged(Vec<String>),
+    #[error("the saved plan targets {saved}, not {current}")]
+    OtherTarget { saved: String, current: String },
+}
+
+impl Plan {
+    /// Checks that `fresh` (planned now from the same manifests) is the plan that was saved:
+    /// the live objects it saw are unchanged, and so are the changes it would make.
+    pub fn check_saved(&self, fresh: &Plan) -> Result<(), StalePlan> {
+        if self.target.id != fresh.target.id {
+            return Err(StalePlan::OtherTarget {
+                saved: self.target.id.clone(),
+                current: fresh.target.id.clone(),
+            });
+        }
+        let moved: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|saved| {
+                let now = fresh.change(&saved.address);
+                now.is_some_and(|now| now.live_fingerprint != saved.live_fingerprint)
+            })
+            .map(|saved| saved.address.clone())
+            .collect();
+        if !moved.is_empty() {
+            return Err(StalePlan::LiveMoved(moved));
+        }
+        // Where a declaration was written is shown relative to the working directory, and a
+        // job's state moves on by itself: neither is part of the change.
+        let serialised = |c: &Change| {
+            let mut value = serde_json::to_value(c).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("source");
+                map.remove("status");
+            }
+            value
+        };
+        let mut changed: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|saved| {
+                fresh
+                    .change(&saved.address)
+                    .is_none_or(|now| serialised(now) != serialised(saved))
+            })
+            .map(|saved| saved.address.clone())
+            .collect();
+        changed.extend(
+            fresh
+                .changes
+                .iter()
+                .filter(|now| self.change(&now.address).is_none())
+                .map(|now| now.address.clone()),
+        );
+        if !changed.is_empty() {
+            return Err(StalePlan::ManifestsChanged(changed));
+        }
+        Ok(())
+    }
 }
 
 impl Plan {
@@ -263,6 +354,9 @@ pub struct FieldChange {
     /// This field cannot change in place.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forces_replacement: bool,
+    /// Where the declared value came from, when a variable or a target's overlay set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<crate::model::ValueOrigin>,
 }
 
 /// An ARM request apply sends.

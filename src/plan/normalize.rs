@@ -1,13 +1,34 @@
 //! Field-by-field comparison of views, with Azure ML's equivalences and mutability rules.
 //!
-//! Each rule here exists because the service reports a value differently from how it was
-//! written, or because a field can or cannot change in place:
+//! # The noise catalogue
+//!
+//! A live object carries more than what amlops sent: fields the service fills, defaults, other
+//! spellings of the same value. A manifest applied and planned again must show no change, so
+//! each kind of noise has a rule, either in the view ([`super::view`], which never shows a
+//! field) or in the comparison here (which treats two values as equal). Every rule has a
+//! fixture, a realistic live body in `tests/fixtures/live/`, and a test below.
+//!
+//! | noise | rule | where | fixture |
+//! | --- | --- | --- | --- |
+//! | system data, `id`, `name`, `type`, `createdOn`/`modifiedOn` | never in a view | view | all |
+//! | provisioning states, `provisioningErrors`, `environmentType`, `isAnonymous` | never in a view | view | `compute-amlcompute.json`, `environment-image.json` |
+//! | node counts, `allocationState*`, `errors`, `computeLocation`, `isAttachedCompute` | never in a view | view | `compute-amlcompute.json` |
+//! | reserved `azureml.*` (and other undeclared) `properties` and `tags` | only declared keys compare | here (`OPEN_MAPS`) | `data-uri-folder.json`, `environment-image.json` |
+//! | server defaults for unset fields: `vmPriority: Dedicated`, `enableNodePublicIp: true`, `osType: Linux`, `dockerfilePath: Dockerfile`, identity `None` | the default and absence are one value | view | `compute-amlcompute.json`, `environment-build.json` |
+//! | `remoteLoginPortPublicAccess: NotSpecified` turned into `Enabled` or `Disabled` | an unset `ssh_public_access_enabled` matches any live value | here | `compute-amlcompute.json` |
+//! | case of VM sizes (`STANDARD_DS3_V2`) and locations (`West Europe`, `westeurope`) | compared ignoring case (and spaces, for locations) | here | `compute-amlcompute.json` |
+//! | ARM ids with another case (`resourcegroups`) | subnet and identity ids compared ignoring case | here | `compute-amlcompute.json` |
+//! | durations written another way (`PT120S`, `PT2M`) | seconds in the view | view | `compute-amlcompute.json` |
+//! | numbers as floats (`4.0`) | compared as numbers | here | `compute-amlcompute.json` |
+//! | datastore URIs in the long form (`azureml://subscriptions/…/datastores/d/paths/p`) | shown in the short form when they name the target | view | `data-uri-file.json` |
+//! | folder URIs with or without a trailing `/` | folders compare without it | view | `data-uri-folder.json` |
+//! | `dataType` written `UriFolder` (as the REST examples do) | compared ignoring case and `_` | here | `data-uri-folder.json` |
+//! | uploaded content at the storage URL `startPendingUpload` gave, not the planned datastore path | `…/LocalUpload/<digest>/<name>` matches any URI ending in `/<digest>/<name>` | here | `environment-build.json` |
+//!
+//! # Mutability
 //!
 //! | rule | why |
 //! | --- | --- |
-//! | VM sizes and locations compare ignoring case (and spaces, for locations) | the service normalises `STANDARD_DS3_v2` and `East US` |
-//! | an unset `ssh_public_access_enabled` matches any live value | Azure turns `NotSpecified` into `Enabled` or `Disabled` |
-//! | tags and properties the manifest does not declare are kept | other tools (and the service, with `azureml.*` keys) set their own |
 //! | asset versions change in place only in `description`, `tags` and `archived` | asset content is immutable per version |
 //! | computes change `min_instances`, `max_instances`, `idle_time_before_scale_down` in place; `description` and `tags` by an update; everything else replaces | the ARM contract's PATCH carries only scale settings |
 
@@ -68,9 +89,15 @@ pub fn field_changes(kind: Kind, desired: &Value, live: &Value) -> Vec<FieldChan
             before: before.cloned(),
             after: after.cloned(),
             forces_replacement: mutability(kind, path) == Mutability::Replace,
+            from: None,
         });
     }
     changes
+}
+
+/// Whether two views of `kind` show no change from `live` to `desired`.
+pub fn same_view(kind: Kind, desired: &Value, live: &Value) -> bool {
+    field_changes(kind, desired, live).is_empty()
 }
 
 fn same(kind: Kind, path: &str, desired: Option<&Value>, live: Option<&Value>) -> bool {
@@ -80,11 +107,76 @@ fn same(kind: Kind, path: &str, desired: Option<&Value>, live: Option<&Value>) -
         (Kind::Compute, "location") => {
             return eq_by(desired, live, |s| s.to_ascii_lowercase().replace(' ', ""));
         }
+        (Kind::Compute, "network_settings.subnet" | "identity.user_assigned_identities") => {
+            return eq_by_text(desired, live, |s| s.to_ascii_lowercase());
+        }
+        (Kind::Data, "type") => {
+            return eq_by(desired, live, |s| s.to_ascii_lowercase().replace('_', ""));
+        }
         _ => {}
+    }
+    if is_uri_field(path)
+        && let (Some(Value::String(planned)), Some(Value::String(found))) = (desired, live)
+        && same_upload(planned, found)
+    {
+        return true;
     }
     match (desired, live) {
         (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
+    }
+}
+
+/// View fields that hold the URI of uploaded content.
+fn is_uri_field(path: &str) -> bool {
+    path == "path"
+        || path == "build.path"
+        || (path.starts_with("inputs.") && path.ends_with(".path"))
+}
+
+/// Planned uploads go to `azureml://datastores/<store>/paths/LocalUpload/<digest>/<name>`;
+/// a backend may put them elsewhere (the storage folder `startPendingUpload` hands out) but
+/// keeps the `<digest>/<name>` tail, and the digest names the content.
+pub fn same_upload(planned: &str, found: &str) -> bool {
+    let Some((_, tail)) = planned.split_once("/paths/LocalUpload/") else {
+        return false;
+    };
+    let tail = tail.trim_end_matches('/');
+    let Some((digest, name)) = tail.split_once('/') else {
+        return false;
+    };
+    if digest.len() < 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
+        return false;
+    }
+    percent_decode(found.trim_end_matches('/')).ends_with(&format!("/{tail}"))
+}
+
+/// Decodes `%XX` escapes, as storage URLs carry them for unusual file names.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Compares two values (of any type) by their JSON text under `key`.
+fn eq_by_text(a: Option<&Value>, b: Option<&Value>, key: impl Fn(&str) -> String) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => key(&a.to_string()) == key(&b.to_string()),
+        _ => a == b,
     }
 }
 
@@ -192,5 +284,31 @@ mod tests {
         assert_eq!(spec_hash(Kind::Compute, &a), spec_hash(Kind::Compute, &b));
         let c = json!({"size": "STANDARD_DS3_V2", "tags": {"team": "b"}});
         assert_ne!(spec_hash(Kind::Compute, &b), spec_hash(Kind::Compute, &c));
+    }
+
+    #[test]
+    fn uploads_are_found_by_their_digest_wherever_they_went() {
+        let digest = "0123456789abcdef0123456789abcdef";
+        let planned =
+            format!("azureml://datastores/workspaceblobstore/paths/LocalUpload/{digest}/my src");
+        for found in [
+            format!("https://acct.blob.core.windows.net/c/LocalUpload/x/{digest}/my%20src"),
+            format!("http://127.0.0.1:10000/devstoreaccount1/c/{digest}/my src/"),
+            planned.clone(),
+        ] {
+            assert!(same_upload(&planned, &found), "{found}");
+        }
+        for found in [
+            format!("https://acct.blob.core.windows.net/c/{digest}/other"),
+            "https://acct.blob.core.windows.net/c/00000000000000000000000000000000/my src".into(),
+            format!("https://acct/c/x{digest}/my src"),
+        ] {
+            assert!(!same_upload(&planned, &found), "{found}");
+        }
+        // Only planned uploads get the rule: an explicit path must match exactly.
+        assert!(!same_upload(
+            "azureml://datastores/d/paths/data/x",
+            "https://acct/c/data/x"
+        ));
     }
 }

@@ -19,6 +19,11 @@ pub enum Query {
     /// The jobs amlops submitted for a job address (tag `amlops.address`), to show what
     /// changed since the last one.
     JobsOf(String),
+    /// Every object of a kind that this project owns (tag `amlops.project`), archived
+    /// versions included: what `--prune` may remove.
+    Owned { kind: Kind, project: String },
+    /// Jobs that have not reached a terminal state, to keep computes they run on.
+    ActiveJobs,
 }
 
 /// Answers to [`Query`]s.
@@ -32,6 +37,11 @@ pub struct Snapshot {
     pub code_by_hash: BTreeMap<String, Option<String>>,
     /// Jobs by the address they were submitted for.
     pub jobs_of: BTreeMap<String, Vec<Value>>,
+    /// Owned objects by kind.
+    pub owned: BTreeMap<Kind, Vec<Value>>,
+    /// Whether `active_jobs` was fetched.
+    pub active_jobs_known: bool,
+    pub active_jobs: Vec<Value>,
 }
 
 impl Snapshot {
@@ -41,6 +51,8 @@ impl Snapshot {
             Query::Get(path) => self.objects.contains_key(path),
             Query::CodeByHash(hash) => self.code_by_hash.contains_key(hash),
             Query::JobsOf(address) => self.jobs_of.contains_key(address),
+            Query::Owned { kind, .. } => self.owned.contains_key(kind),
+            Query::ActiveJobs => self.active_jobs_known,
         }
     }
 
@@ -65,6 +77,10 @@ impl Snapshot {
         self.versions(kind, name)
             .iter()
             .find(|v| version_of(v) == Some(version))
+    }
+
+    pub fn owned(&self, kind: Kind) -> &[Value] {
+        self.owned.get(&kind).map(Vec::as_slice).unwrap_or_default()
     }
 
     pub fn jobs_of(&self, address: &str) -> &[Value] {

@@ -17,9 +17,9 @@ pub fn view(kind: Kind, body: &Value, scope: &Scope) -> Value {
     let properties = body.get("properties").cloned().unwrap_or(Value::Null);
     let mut out = Map::new();
     match kind {
-        Kind::Data => data(&properties, &mut out),
-        Kind::Environment => environment(&properties, &mut out),
-        Kind::Code => code(&properties, &mut out),
+        Kind::Data => data(&properties, scope, &mut out),
+        Kind::Environment => environment(&properties, scope, &mut out),
+        Kind::Code => code(&properties, scope, &mut out),
         Kind::Compute => compute(body, &properties, &mut out),
         Kind::Job => job(&properties, scope, &mut out),
         Kind::Component => {
@@ -52,17 +52,62 @@ fn copy_map(from: &Value, key: &str, out: &mut Map<String, Value>, as_key: &str)
     }
 }
 
-fn data(properties: &Value, out: &mut Map<String, Value>) {
+fn data(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
     copy(properties, "dataType", out, "type");
-    copy(properties, "dataUri", out, "path");
+    let folder = properties
+        .get("dataType")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.eq_ignore_ascii_case("uri_file") && !t.eq_ignore_ascii_case("urifile"));
+    if let Some(uri) = properties.get("dataUri").and_then(Value::as_str) {
+        let uri = short_datastore_uri(uri, scope);
+        let uri = if folder {
+            uri.trim_end_matches('/').to_owned()
+        } else {
+            uri
+        };
+        out.insert("path".into(), json!(uri));
+    }
 }
 
-fn environment(properties: &Value, out: &mut Map<String, Value>) {
+/// A datastore URI in the long form the service returns
+/// (`azureml://subscriptions/S/resourcegroups/R/workspaces/W/datastores/D/paths/P`) in the
+/// short form manifests write (`azureml://datastores/D/paths/P`), when it names `scope`.
+pub fn short_datastore_uri(uri: &str, scope: &Scope) -> String {
+    let Some(rest) = uri.strip_prefix("azureml://subscriptions/") else {
+        return uri.to_owned();
+    };
+    let Scope::Workspace {
+        subscription,
+        resource_group,
+        workspace,
+    } = scope
+    else {
+        return uri.to_owned();
+    };
+    let parts: Vec<&str> = rest.splitn(6, '/').collect();
+    match parts.as_slice() {
+        [s, rg_key, rg, ws_key, ws, tail]
+            if s.eq_ignore_ascii_case(subscription)
+                && rg_key.eq_ignore_ascii_case("resourcegroups")
+                && rg.eq_ignore_ascii_case(resource_group)
+                && ws_key.eq_ignore_ascii_case("workspaces")
+                && ws.eq_ignore_ascii_case(workspace)
+                && tail.starts_with("datastores/") =>
+        {
+            format!("azureml://{tail}")
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+fn environment(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
     copy(properties, "image", out, "image");
     copy(properties, "condaFile", out, "conda_file");
     if let Some(build) = properties.get("build").filter(|b| !b.is_null()) {
         let mut view = Map::new();
-        copy(build, "contextUri", &mut view, "path");
+        if let Some(uri) = build.get("contextUri").and_then(Value::as_str) {
+            view.insert("path".into(), json!(short_datastore_uri(uri, scope)));
+        }
         let dockerfile = build
             .get("dockerfilePath")
             .and_then(Value::as_str)
@@ -80,8 +125,10 @@ fn environment(properties: &Value, out: &mut Map<String, Value>) {
     }
 }
 
-fn code(properties: &Value, out: &mut Map<String, Value>) {
-    copy(properties, "codeUri", out, "path");
+fn code(properties: &Value, scope: &Scope, out: &mut Map<String, Value>) {
+    if let Some(uri) = properties.get("codeUri").and_then(Value::as_str) {
+        out.insert("path".into(), json!(short_datastore_uri(uri, scope)));
+    }
 }
 
 fn compute(body: &Value, properties: &Value, out: &mut Map<String, Value>) {
@@ -93,7 +140,14 @@ fn compute(body: &Value, properties: &Value, out: &mut Map<String, Value>) {
     copy(body, "location", out, "location");
     copy(properties, "description", out, "description");
     copy_map(body, "tags", out, "tags");
-    if let Some(identity) = body.get("identity").filter(|i| !i.is_null()) {
+    // `{"type": "None"}` is how the service says there is no identity.
+    if let Some(identity) = body.get("identity").filter(|i| {
+        !i.is_null()
+            && !i
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("none"))
+    }) {
         out.insert("identity".into(), identity_view(identity));
     }
     match compute_type {
@@ -334,7 +388,8 @@ fn input_view(input: &Value, scope: &Scope) -> Value {
             let mut fields = Map::new();
             fields.insert("type".into(), json!(kind.unwrap_or_default()));
             if let Some(uri) = input.get("uri").and_then(Value::as_str) {
-                fields.insert("path".into(), json!(short_reference(uri, scope)));
+                let uri = short_datastore_uri(uri, scope);
+                fields.insert("path".into(), json!(short_reference(&uri, scope)));
             }
             copy(input, "mode", &mut fields, "mode");
             Value::Object(fields)
@@ -430,5 +485,24 @@ mod tests {
             camel_to_snake("SystemAssigned,UserAssigned"),
             "system_assigned,user_assigned"
         );
+    }
+
+    #[test]
+    fn long_datastore_uris_are_shortened_inside_the_scope() {
+        let scope = Scope::workspace("S", "Rg", "W");
+        assert_eq!(
+            short_datastore_uri(
+                "azureml://subscriptions/s/resourcegroups/rg/workspaces/w/datastores/d/paths/a/b",
+                &scope
+            ),
+            "azureml://datastores/d/paths/a/b"
+        );
+        for other in [
+            "azureml://subscriptions/s/resourcegroups/rg/workspaces/other/datastores/d/paths/a",
+            "azureml://datastores/d/paths/a",
+            "https://acct.blob.core.windows.net/c/a",
+        ] {
+            assert_eq!(short_datastore_uri(other, &scope), other);
+        }
     }
 }

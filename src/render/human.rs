@@ -65,6 +65,7 @@ fn render_plan(plan: &Plan) -> String {
             target_words(plan),
             plan.summary.no_op
         );
+        render_notes(&mut out, plan);
         return out;
     }
     let _ = writeln!(
@@ -76,10 +77,14 @@ fn render_plan(plan: &Plan) -> String {
         render_change(&mut out, change);
     }
     let _ = writeln!(out, "\n{}", summary_line(&plan.summary));
+    render_notes(&mut out, plan);
+    out
+}
+
+fn render_notes(out: &mut String, plan: &Plan) {
     for note in &plan.notes {
         let _ = writeln!(out, "{}", paint(MUTED, &format!("note: {note}")));
     }
-    out
 }
 
 fn target_words(plan: &Plan) -> String {
@@ -139,11 +144,18 @@ fn render_change(out: &mut String, change: &Change) {
 }
 
 fn render_field(out: &mut String, action: Action, field: &FieldChange) {
-    let replace = if field.forces_replacement && action == Action::Replace {
+    let mut replace = if field.forces_replacement && action == Action::Replace {
         format!(" {}", paint(REMOVE, "# forces replacement"))
     } else {
         String::new()
     };
+    if let Some(origin) = &field.from {
+        let _ = write!(
+            replace,
+            " {}",
+            paint(MUTED, &format!("# from {}", origin.describe()))
+        );
+    }
     match (&field.before, &field.after) {
         (None, Some(after)) => {
             let _ = writeln!(
@@ -264,6 +276,7 @@ mod tests {
             summary: Summary::of(&changes),
             changes,
             notes: vec![],
+            origin: None,
         }
     }
 
@@ -313,6 +326,7 @@ mod tests {
             before: Some(json!(4)),
             after: Some(json!(2)),
             forces_replacement: false,
+            from: None,
         };
         let p = plan(vec![
             change("compute.cpu", Action::Update, vec![field]),
@@ -338,12 +352,37 @@ mod tests {
     }
 
     #[test]
+    fn origins_follow_the_value() {
+        let field = FieldChange {
+            path: "max_instances".into(),
+            before: Some(json!(4)),
+            after: Some(json!(1)),
+            forces_replacement: false,
+            from: Some(crate::model::ValueOrigin {
+                kind: crate::model::OriginKind::Variable,
+                variable: Some("max_nodes".into()),
+                target: Some("dev".into()),
+                source: "amlops.kdl:16".into(),
+            }),
+        };
+        let p = plan(vec![change("compute.cpu", Action::Update, vec![field])]);
+        let text = strip(&render(&serde_json::to_value(&p).unwrap()).unwrap());
+        assert!(
+            text.contains(
+                "~ max_instances: 4 → 1 # from variable max_nodes (target dev, amlops.kdl:16)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn multi_line_values_diff_by_line() {
         let field = FieldChange {
             path: "conda_file".into(),
             before: Some(json!("a\nb\nc\n")),
             after: Some(json!("a\nB\nc\n")),
             forces_replacement: false,
+            from: None,
         };
         let p = plan(vec![change(
             "environment.e:1",

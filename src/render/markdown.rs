@@ -79,11 +79,16 @@ fn render_details(out: &mut String, change: &Change) {
     if !change.fields.is_empty() {
         let _ = writeln!(out, "```diff");
         for field in &change.fields {
-            let marker = if field.forces_replacement {
-                "  # forces replacement"
+            let mut marker = if field.forces_replacement {
+                "  # forces replacement".to_owned()
             } else {
-                ""
+                String::new()
             };
+            let origin = field
+                .from
+                .as_ref()
+                .map(|o| format!("  # from {}", fence_safe(&o.describe())))
+                .unwrap_or_default();
             if let Some(before) = &field.before {
                 let _ = writeln!(
                     out,
@@ -93,6 +98,7 @@ fn render_details(out: &mut String, change: &Change) {
                 );
             }
             if let Some(after) = &field.after {
+                marker.push_str(&origin);
                 let _ = writeln!(
                     out,
                     "+ {}: {}{marker}",
@@ -127,4 +133,64 @@ fn html(text: &str) -> String {
 /// Keeps a value from closing the code fence it sits in.
 fn fence_safe(text: &str) -> String {
     text.replace("```", "`\u{200b}``")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Kind, OriginKind, ValueOrigin};
+    use crate::plan::{FieldChange, Summary, Target};
+    use serde_json::json;
+
+    #[test]
+    fn field_origins_are_shown_after_the_new_value() {
+        let field = FieldChange {
+            path: "tier".into(),
+            before: Some(json!("dedicated")),
+            after: Some(json!("low_priority")),
+            forces_replacement: true,
+            from: Some(ValueOrigin {
+                kind: OriginKind::Overlay,
+                variable: None,
+                target: Some("dev".into()),
+                source: "amlops.kdl:21".into(),
+            }),
+        };
+        let change = Change {
+            address: "compute.cpu".into(),
+            kind: Kind::Compute,
+            name: "cpu".into(),
+            version: None,
+            action: Action::Replace,
+            reason: None,
+            source: None,
+            derived: false,
+            depends_on: vec![],
+            fields: vec![field],
+            requests: vec![],
+            uploads: vec![],
+            hint: None,
+            status: None,
+            desired_spec: None,
+            applied_spec: None,
+            live_fingerprint: None,
+        };
+        let plan = Plan {
+            format_version: "1".into(),
+            target: Target {
+                kind: "local".into(),
+                name: "local".into(),
+                id: "/x".into(),
+            },
+            summary: Summary::of(std::slice::from_ref(&change)),
+            changes: vec![change],
+            notes: vec![],
+            origin: None,
+        };
+        let text = render(&serde_json::to_value(&plan).unwrap()).unwrap();
+        assert!(
+            text.contains("- tier: \"dedicated\"  # forces replacement\n+ tier: \"low_priority\"  # forces replacement  # from overlay of target dev (amlops.kdl:21)\n"),
+            "{text}"
+        );
+    }
 }

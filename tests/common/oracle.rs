@@ -71,6 +71,7 @@ pub fn translate(file: &Path, project: &str) -> Translation {
         project,
         options: PlanOptions {
             ownership_tags: false,
+            ..PlanOptions::default()
         },
     };
     let world = World::of(&translation.manifest);
@@ -169,6 +170,10 @@ impl World {
                 Query::JobsOf(address) => {
                     snapshot.jobs_of.insert(address.clone(), Vec::new());
                 }
+                Query::Owned { kind, .. } => {
+                    snapshot.owned.insert(*kind, Vec::new());
+                }
+                Query::ActiveJobs => snapshot.active_jobs_known = true,
             }
         }
     }

@@ -30,14 +30,17 @@ pub const LOG_FILE: &str = "std_log.txt";
 const POLL: Duration = Duration::from_millis(100);
 
 /// Runs job `name` to a terminal state and returns that state. A job that is not waiting to
-/// start is left alone.
+/// start (`NotStarted`, or `Queued` by the ARM emulator) is left alone.
 pub fn run(data_dir: &Path, scope: &Scope, name: &str) -> Result<String> {
     let mut store = Store::open(data_dir)?;
     let path = format!("jobs/{name}");
     let Some(job) = store.get(&scope.id(), &path)? else {
         return Err(BackendError::Other(format!("job {name} does not exist")));
     };
-    if job.pointer("/properties/status").and_then(Value::as_str) != Some("NotStarted") {
+    if !matches!(
+        job.pointer("/properties/status").and_then(Value::as_str),
+        Some("NotStarted" | "Queued")
+    ) {
         return Ok(job
             .pointer("/properties/status")
             .and_then(Value::as_str)
@@ -238,11 +241,8 @@ fn prepare(
         .and_then(crate::translate::parse_iso_duration)
         .filter(|s| *s > 0)
         .map(|s| Duration::from_secs(s as u64));
-    let _ = writeln!(
-        log,
-        "[amlops] running in {}\n[amlops] $ {command}",
-        code_dir.display()
-    );
+    // The command itself is not echoed: values substituted into it may be secrets.
+    let _ = writeln!(log, "[amlops] running in {}", code_dir.display());
     Ok(Prepared {
         command,
         working_dir: code_dir,
@@ -397,14 +397,18 @@ pub(super) enum Resolved {
     Remote(String),
 }
 
-/// A URI as this machine can read it: datastore paths and registered data inside the
-/// workspace become local paths; anything else stays as written.
+/// A URI as this machine can read it: datastore paths, registered data inside the workspace
+/// and blob URLs copied into the data directory become local paths; anything else stays as
+/// written.
 pub(super) fn resolve_uri(
     store: &Store,
     data_dir: &Path,
     scope: &Scope,
     uri: &str,
 ) -> Result<Resolved> {
+    if let Some(copy) = blob_copy_path(data_dir, uri).filter(|p| p.exists()) {
+        return Ok(Resolved::Local(copy));
+    }
     if let Some(rest) = uri.strip_prefix("azureml://datastores/") {
         let (datastore, path) = rest.split_once("/paths/").unwrap_or((rest, ""));
         return Ok(datastore_path(data_dir, datastore, path)
@@ -437,6 +441,36 @@ pub fn datastore_path(data_dir: &Path, datastore: &str, path: &str) -> Option<Pa
     let relative = Path::new(path.trim_start_matches('/'));
     (safe(datastore) && safe(relative) && datastore.components().count() == 1)
         .then(|| data_dir.join("datastores").join(datastore).join(relative))
+}
+
+/// The folder holding local copies of blobs (`blobs/<account>/<container>/<blob>`), which the
+/// ARM emulator fills from Azurite before a job runs.
+pub const BLOB_COPIES: &str = "blobs";
+
+/// Where the local copy of a blob URL lives, whether or not it exists. Both URL styles are
+/// understood: path style (`http://127.0.0.1:10000/<account>/<container>/<blob>`, as Azurite
+/// serves) and Azure's (`https://<account>.blob.<suffix>/<container>/<blob>`). Query strings
+/// (SAS tokens) are ignored; paths climbing out of the folder are refused.
+pub fn blob_copy_path(data_dir: &Path, uri: &str) -> Option<PathBuf> {
+    let rest = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"))?;
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (host, path) = rest.split_once('/')?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let (account, path) = match host.split_once(".blob.") {
+        Some((account, _)) => (account, path),
+        None => path.split_once('/')?,
+    };
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let relative = Path::new(decoded.trim_end_matches('/'));
+    let safe = |p: &Path| {
+        p.components().count() > 0 && p.components().all(|c| matches!(c, Component::Normal(_)))
+    };
+    (safe(Path::new(account)) && Path::new(account).components().count() == 1 && safe(relative))
+        .then(|| data_dir.join(BLOB_COPIES).join(account).join(relative))
 }
 
 pub(super) fn code_location(
@@ -499,6 +533,28 @@ mod tests {
         );
         assert_eq!(datastore_path(root, "..", "x"), None);
         assert_eq!(datastore_path(root, "a/b", "x"), None);
+    }
+
+    #[test]
+    fn blob_urls_map_to_local_copies() {
+        let root = Path::new("/ws");
+        assert_eq!(
+            blob_copy_path(
+                root,
+                "http://127.0.0.1:10000/devstoreaccount1/c0de/src?sig=x"
+            ),
+            Some(PathBuf::from("/ws/blobs/devstoreaccount1/c0de/src"))
+        );
+        assert_eq!(
+            blob_copy_path(root, "https://acct.blob.core.windows.net/cont/a%20b/x.csv"),
+            Some(PathBuf::from("/ws/blobs/acct/cont/a b/x.csv"))
+        );
+        assert_eq!(
+            blob_copy_path(root, "http://127.0.0.1:1/acct/../../etc"),
+            None
+        );
+        assert_eq!(blob_copy_path(root, "http://127.0.0.1:1/acct"), None);
+        assert_eq!(blob_copy_path(root, "azureml://datastores/x/paths/y"), None);
     }
 
     #[test]

@@ -144,8 +144,8 @@ pub fn put(
         } => put_version(
             w, scope, &scope_id, path, collection, name, version, body, stamp,
         ),
-        Shape::AssetContainer { name, .. } => {
-            put_plain(w, scope, &scope_id, path, name, body, stamp)
+        Shape::AssetContainer { collection, name } => {
+            put_container(w, scope, &scope_id, path, collection, name, body, stamp)
         }
         Shape::Compute(name) => put_compute(w, scope, &scope_id, path, name, body, stamp),
         Shape::Job(name) => put_job(w, scope, &scope_id, path, name, body, stamp),
@@ -171,6 +171,78 @@ fn put_plain(
 ) -> Result<(Written, Value)> {
     let existing = w.get(scope_id, path)?;
     let object = envelope(scope, path, name, body, existing.as_ref(), stamp);
+    w.put(scope_id, path, &object)?;
+    Ok((
+        if existing.is_some() {
+            Written::Updated
+        } else {
+            Written::Created
+        },
+        object,
+    ))
+}
+
+/// Container fields only the service sets.
+const READ_ONLY_CONTAINER_FIELDS: &[&str] = &["latestVersion", "nextVersion", "provisioningState"];
+
+/// PUT of an asset container: its description, tags, properties and archived flag change;
+/// `latestVersion` and `nextVersion` stay the service's, and a data container keeps its
+/// `dataType`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each argument is one part of the request's path"
+)]
+fn put_container(
+    w: &Writer<'_>,
+    scope: &Scope,
+    scope_id: &str,
+    path: &str,
+    collection: &str,
+    name: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<(Written, Value)> {
+    let existing = w.get(scope_id, path)?;
+    let mut object = envelope(scope, path, name, body, existing.as_ref(), stamp);
+    let properties = properties_mut(&mut object);
+    for field in READ_ONLY_CONTAINER_FIELDS {
+        properties.remove(*field);
+    }
+    properties.entry("isArchived").or_insert(json!(false));
+    if collection == "data" && properties.get("dataType").is_none_or(Value::is_null) {
+        return Err(error(
+            "PUT",
+            path,
+            400,
+            "UserError",
+            "`properties.dataType` is required",
+        ));
+    }
+    let old = existing
+        .as_ref()
+        .and_then(|e| e.get("properties"))
+        .and_then(Value::as_object);
+    if collection == "data"
+        && let Some(old) = old
+        && !equal_ignoring_case(old.get("dataType"), properties.get("dataType"))
+    {
+        return Err(error(
+            "PUT",
+            path,
+            409,
+            "UserError",
+            format!("data {name} already exists and its dataType cannot be changed"),
+        ));
+    }
+    for field in ["latestVersion", "nextVersion"] {
+        if let Some(value) = old.and_then(|o| o.get(field)) {
+            properties.insert(field.into(), value.clone());
+        }
+    }
+    properties.entry("nextVersion").or_insert(json!("1"));
+    if collection != "data" && collection != "models" {
+        properties.insert("provisioningState".into(), json!("Succeeded"));
+    }
     w.put(scope_id, path, &object)?;
     Ok((
         if existing.is_some() {
@@ -383,12 +455,25 @@ fn put_compute(
         ));
     }
     if let Some(existing) = &existing {
+        // Fields a PUT leaves out take the defaults they took at creation.
+        let mut settled = object.clone();
+        if let Some(aml) = settled
+            .pointer_mut("/properties/properties")
+            .and_then(Value::as_object_mut)
+        {
+            settle_aml_properties(aml);
+        }
         let changed: Vec<&str> = IMMUTABLE_COMPUTE_FIELDS
             .iter()
             .copied()
             .filter(|field| {
                 let pointer = format!("/properties/properties/{field}");
-                let (old, new) = (existing.pointer(&pointer), object.pointer(&pointer));
+                let new = if *field == "remoteLoginPortPublicAccess" {
+                    object.pointer(&pointer)
+                } else {
+                    settled.pointer(&pointer)
+                };
+                let old = existing.pointer(&pointer);
                 // A PUT that leaves remote access unspecified keeps what the service chose.
                 let unspecified = *field == "remoteLoginPortPublicAccess"
                     && new.and_then(Value::as_str) == Some("NotSpecified");
@@ -663,9 +748,55 @@ pub fn set_job_status(
     })
 }
 
+/// Deletes an object and everything under it. Deleting a version refreshes its container's
+/// `latestVersion`.
 pub fn delete(store: &mut Store, scope: &Scope, path: &str) -> Result<bool> {
     let scope_id = scope.id();
-    store.transaction(|w| w.delete(&scope_id, path))
+    store.transaction(|w| {
+        let removed = w.delete(&scope_id, path)?;
+        // A container's latest version follows the versions that remain.
+        if removed
+            && let Shape::AssetVersion {
+                collection, name, ..
+            } = shape(path)
+            && w.get(&scope_id, &format!("{collection}/{name}"))?.is_some()
+        {
+            update_container(w, scope, &scope_id, collection, name, &Value::Null, &now())?;
+        }
+        Ok(removed)
+    })
+}
+
+/// Sets the provisioning state of an object (a compute while a long-running operation runs),
+/// with the errors of a failed one.
+pub fn set_provisioning_state(
+    store: &mut Store,
+    scope: &Scope,
+    path: &str,
+    state: &str,
+    error: Option<Value>,
+    stamp: &str,
+) -> Result<()> {
+    let scope_id = scope.id();
+    store.transaction(|w| {
+        let Some(mut object) = w.get(&scope_id, path)? else {
+            return Ok(());
+        };
+        let properties = properties_mut(&mut object);
+        properties.insert("provisioningState".into(), json!(state));
+        match error {
+            Some(error) => {
+                properties.insert("provisioningErrors".into(), json!([error]));
+            }
+            None => {
+                properties.remove("provisioningErrors");
+            }
+        }
+        if properties.contains_key("modifiedOn") {
+            properties.insert("modifiedOn".into(), json!(stamp));
+        }
+        w.put(&scope_id, path, &object)
+    })
 }
 
 /// Lists a collection with the ARM filters amlops and the SDK use.
@@ -727,6 +858,34 @@ pub fn list(
             },
         );
     }
+    if let Some(filter) = param("$tags") {
+        items.retain(|v| matches_terms(v.pointer("/properties/tags"), filter));
+    }
+    if let Some(filter) = param("properties") {
+        items.retain(|v| matches_terms(v.pointer("/properties/properties"), filter));
+    }
+    if let Some(default) = param("isDefault") {
+        let want = default.eq_ignore_ascii_case("true");
+        items.retain(|v| {
+            v.pointer("/properties/isDefault")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                == want
+        });
+    }
+    if let Some(names) = param("names") {
+        let names: Vec<&str> = names.split(',').map(str::trim).collect();
+        items.retain(|v| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| names.contains(&n))
+        });
+    }
+    if archived_container(store, &scope_id, path)?
+        && param("listViewType").is_none_or(|v| v == "ActiveOnly")
+    {
+        items.clear();
+    }
     if let Some(job_type) = param("jobType") {
         items
             .retain(|v| v.pointer("/properties/jobType").and_then(Value::as_str) == Some(job_type));
@@ -738,6 +897,40 @@ pub fn list(
         items.truncate(top);
     }
     Ok(items)
+}
+
+/// Whether every term of a filter such as `tag1,tag2=value2` holds in `map`: a bare key must
+/// be present, `key=value` must have that value.
+fn matches_terms(map: Option<&Value>, filter: &str) -> bool {
+    filter
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .all(|term| {
+            let (key, value) = term
+                .split_once('=')
+                .map_or((term, None), |(k, v)| (k, Some(v)));
+            match map.and_then(|m| m.get(key)) {
+                Some(found) => value.is_none_or(|want| found.as_str() == Some(want)),
+                None => false,
+            }
+        })
+}
+
+/// Whether `path` lists the versions of an archived container (which hides them from the
+/// default view, as Azure does).
+fn archived_container(store: &Store, scope_id: &str, path: &str) -> Result<bool> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let [collection, name, "versions"] = parts.as_slice() else {
+        return Ok(false);
+    };
+    if !ASSET_COLLECTIONS.contains(collection) {
+        return Ok(false);
+    }
+    Ok(store
+        .get(scope_id, &format!("{collection}/{name}"))?
+        .and_then(|c| c.pointer("/properties/isArchived").and_then(Value::as_bool))
+        .unwrap_or(false))
 }
 
 #[cfg(test)]
@@ -824,6 +1017,12 @@ mod tests {
             Some(&json!(2))
         );
 
+        // A PUT that leaves defaulted fields out (and changes a tag) is an update, not a change
+        // of priority or public IP.
+        let mut retagged = body.clone();
+        retagged["tags"] = json!({"team": "b"});
+        put(&mut store, &scope, "computes/cpu-cluster", &retagged, "t2").unwrap();
+
         let mut bigger = body.clone();
         bigger["properties"]["properties"]["vmSize"] = json!("STANDARD_D13");
         let err = put(&mut store, &scope, "computes/cpu-cluster", &bigger, "t3").unwrap_err();
@@ -898,5 +1097,138 @@ mod tests {
             .len(),
             1
         );
+    }
+    #[test]
+    fn container_puts_keep_the_service_fields() {
+        let (_dir, mut store, scope) = store();
+        let version = json!({"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/d/paths/a.csv"}});
+        put(&mut store, &scope, "data/iris/versions/1", &version, "t").unwrap();
+        let archive = json!({"properties": {"dataType": "uri_file", "isArchived": true, "latestVersion": "9"}});
+        let (written, container) = put(&mut store, &scope, "data/iris", &archive, "t").unwrap();
+        assert_eq!(written, Written::Updated);
+        assert_eq!(container["properties"]["latestVersion"], "1");
+        assert_eq!(container["properties"]["nextVersion"], "2");
+        assert_eq!(container["properties"]["isArchived"], true);
+        assert!(
+            list(&store, &scope, "data/iris/versions", &[])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            list(
+                &store,
+                &scope,
+                "data/iris/versions",
+                &[("listViewType", "All")]
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+        let retyped = json!({"properties": {"dataType": "uri_folder"}});
+        let err = put(&mut store, &scope, "data/iris", &retyped, "t").unwrap_err();
+        assert_eq!(err.status(), Some(409));
+        let untyped = json!({"properties": {}});
+        let err = put(&mut store, &scope, "data/new", &untyped, "t").unwrap_err();
+        assert_eq!(err.status(), Some(400));
+        let (_, fresh) = put(&mut store, &scope, "environments/e", &untyped, "t").unwrap();
+        assert_eq!(fresh["properties"]["nextVersion"], "1");
+        assert_eq!(fresh["properties"]["isArchived"], false);
+    }
+
+    #[test]
+    fn deleting_a_version_refreshes_its_container() {
+        let (_dir, mut store, scope) = store();
+        for v in ["1", "2"] {
+            let body = json!({"properties": {"image": format!("img:{v}")}});
+            put(
+                &mut store,
+                &scope,
+                &format!("environments/e/versions/{v}"),
+                &body,
+                "t",
+            )
+            .unwrap();
+        }
+        assert!(delete(&mut store, &scope, "environments/e/versions/2").unwrap());
+        let container = store.get(&scope.id(), "environments/e").unwrap().unwrap();
+        assert_eq!(container["properties"]["latestVersion"], "1");
+        assert!(!delete(&mut store, &scope, "environments/e/versions/2").unwrap());
+    }
+
+    #[test]
+    fn provisioning_states_carry_errors() {
+        let (_dir, mut store, scope) = store();
+        let body = json!({"properties": {"computeType": "AmlCompute", "properties": {"scaleSettings": {"maxNodeCount": 1}}}});
+        put(&mut store, &scope, "computes/cpu", &body, "t").unwrap();
+        let error = json!({"error": {"code": "X", "message": "m"}});
+        set_provisioning_state(
+            &mut store,
+            &scope,
+            "computes/cpu",
+            "Failed",
+            Some(error),
+            "t2",
+        )
+        .unwrap();
+        let compute = store.get(&scope.id(), "computes/cpu").unwrap().unwrap();
+        assert_eq!(compute["properties"]["provisioningState"], "Failed");
+        assert_eq!(
+            compute["properties"]["provisioningErrors"][0]["error"]["code"],
+            "X"
+        );
+        set_provisioning_state(&mut store, &scope, "computes/cpu", "Succeeded", None, "t3")
+            .unwrap();
+        let compute = store.get(&scope.id(), "computes/cpu").unwrap().unwrap();
+        assert!(compute["properties"].get("provisioningErrors").is_none());
+    }
+
+    #[test]
+    fn tag_property_and_datastore_filters() {
+        let (_dir, mut store, scope) = store();
+        let tagged = |tags: Value, properties: Value| json!({"properties": {"jobType": "Command", "command": "c", "tags": tags, "properties": properties}});
+        put(
+            &mut store,
+            &scope,
+            "jobs/a",
+            &tagged(json!({"team": "x", "k": "v"}), json!({"p": "1"})),
+            "t",
+        )
+        .unwrap();
+        put(
+            &mut store,
+            &scope,
+            "jobs/b",
+            &tagged(json!({"team": "y"}), json!({})),
+            "t",
+        )
+        .unwrap();
+        let names = |params: &[(&str, &str)]| -> Vec<String> {
+            list(&store, &scope, "jobs", params)
+                .unwrap()
+                .iter()
+                .map(|j| j["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&[("$tags", "team=x,k")]), vec!["a"]);
+        assert_eq!(names(&[("$tags", "team")]), vec!["a", "b"]);
+        assert_eq!(names(&[("properties", "p=1")]), vec!["a"]);
+        assert_eq!(names(&[("properties", "p=2")]), Vec::<String>::new());
+        for (name, default) in [("one", true), ("two", false)] {
+            let body = json!({"properties": {"datastoreType": "AzureBlob", "isDefault": default}});
+            put(
+                &mut store,
+                &scope,
+                &format!("datastores/{name}"),
+                &body,
+                "t",
+            )
+            .unwrap();
+        }
+        let datastores =
+            |params: &[(&str, &str)]| list(&store, &scope, "datastores", params).unwrap().len();
+        assert_eq!(datastores(&[("isDefault", "true")]), 1);
+        assert_eq!(datastores(&[("names", "one,two")]), 2);
+        assert_eq!(datastores(&[("names", "two")]), 1);
     }
 }

@@ -47,6 +47,19 @@ impl Live {
                         .collect();
                     snapshot.jobs_of.insert(address.clone(), jobs);
                 }
+                Query::ActiveJobs => {
+                    snapshot.active_jobs = self
+                        .objects
+                        .iter()
+                        .filter(|(p, v)| {
+                            p.starts_with("jobs/")
+                                && v.pointer("/properties/status") == Some(&json!("Running"))
+                        })
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    snapshot.active_jobs_known = true;
+                }
+                Query::Owned { .. } => {}
                 Query::CodeByHash(hash) => {
                     let found = self
                         .objects
@@ -344,6 +357,54 @@ fn compute_scale_settings_patch_in_place() {
 }
 
 #[test]
+fn a_patched_compute_plans_no_change_although_its_record_is_older() {
+    let mut live = Live::default();
+    live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
+    let scaled = Files::new(&[(
+        "c.yml",
+        &COMPUTE.replace("max_instances: 4", "max_instances: 2"),
+    )]);
+    live.record(&scaled.plan(&live).unwrap());
+    // The PATCH carried no tags: the recorded specification is the first one.
+    let again = scaled.plan(&live).unwrap();
+    assert_eq!(actions(&again), vec![("compute.cpu", Action::NoOp)]);
+    // A compute amlops does not own yet is still adopted (its tags are written).
+    live.objects
+        .get_mut("computes/cpu")
+        .unwrap()
+        .pointer_mut("/tags")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("amlops.project");
+    let adopted = scaled.plan(&live).unwrap();
+    assert_eq!(actions(&adopted), vec![("compute.cpu", Action::Update)]);
+}
+
+#[test]
+fn a_compute_whose_provisioning_failed_is_created_again() {
+    let mut live = Live::default();
+    let files = Files::new(&[("c.yml", COMPUTE)]);
+    live.record(&files.plan(&live).unwrap());
+    live.objects.get_mut("computes/cpu").unwrap()["properties"]["provisioningState"] =
+        json!("Failed");
+    let plan = files.plan(&live).unwrap();
+    let change = plan.change("compute.cpu").unwrap();
+    assert_eq!(change.action, Action::Replace);
+    assert_eq!(
+        change.reason.as_deref(),
+        Some("its last provisioning failed: delete it and create it again")
+    );
+    let methods: Vec<&str> = change.requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["DELETE", "PUT"]);
+    assert!(
+        change.requests[0]
+            .path
+            .ends_with("?underlyingResourceAction=Delete")
+    );
+}
+
+#[test]
 fn compute_size_changes_replace_and_say_why() {
     let mut live = Live::default();
     live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
@@ -574,6 +635,7 @@ fn without_ownership_tags_bodies_are_the_sdk_bodies() {
             &Live::default(),
             PlanOptions {
                 ownership_tags: false,
+                ..PlanOptions::default()
             },
         )
         .unwrap();
