@@ -256,10 +256,11 @@ fn check_rejected(row: &Row, translation: &Translation) -> Result<(), String> {
         .find(|(p, _)| *p == row.path)
         .map(|(_, k)| *k)
         .ok_or("a rejected file without an expected key")?;
-    let named = translation
-        .errors
-        .iter()
-        .any(|d| d.field.as_deref() == Some(key) || d.message.contains(&format!("`{key}`")));
+    // The message names the key and points at it in the file.
+    let named = translation.errors.iter().any(|d| {
+        (d.field.as_deref() == Some(key) || d.message.contains(&format!("`{key}`")))
+            && d.loc.is_some()
+    });
     if named {
         Ok(())
     } else {
