@@ -228,17 +228,15 @@ pub fn tree_digest(set: &FileSet) -> Result<Digest, ContentError> {
         })
         .collect();
     let digests = hash_chunks(set, &chunks)?;
-
-    let mut tree = Sha256::new();
-    tree.update(b"amlops-tree-v1\n");
+    let mut file_digests = Vec::with_capacity(set.files.len());
     let mut next = 0;
-    for (index, file) in set.files.iter().enumerate() {
+    for index in 0..set.files.len() {
         let mut file_chunks = Vec::new();
         while next < chunks.len() && chunks[next].0 == index {
             file_chunks.push(digests[next]);
             next += 1;
         }
-        let file_digest = match file_chunks.as_slice() {
+        file_digests.push(match file_chunks.as_slice() {
             [single] => *single,
             many => {
                 let mut combined = Sha256::new();
@@ -247,64 +245,55 @@ pub fn tree_digest(set: &FileSet) -> Result<Digest, ContentError> {
                 }
                 combined.finalize().into()
             }
-        };
+        });
+    }
+    Ok(tree_from_file_digests(set, &file_digests))
+}
+
+/// The tree digest of a set from each file's digest.
+fn tree_from_file_digests(set: &FileSet, file_digests: &[[u8; 32]]) -> Digest {
+    let mut tree = Sha256::new();
+    tree.update(b"amlops-tree-v1\n");
+    for (file, digest) in set.files.iter().zip(file_digests) {
         tree.update(file.relative.as_bytes());
         tree.update(b"\0");
         tree.update(file.size.to_string().as_bytes());
         tree.update(b"\0");
-        tree.update(hex::encode(file_digest).as_bytes());
+        tree.update(hex::encode(digest).as_bytes());
         tree.update(b"\n");
     }
-    Ok(Digest {
+    Digest {
         hex: hex::encode(tree.finalize()),
         files: set.files.len(),
         bytes: set.total_bytes(),
-    })
+    }
 }
 
 /// Hashes every chunk on a pool of threads, one per core; chunks are taken in order from a
-/// shared counter, so large and small files mix without planning.
+/// shared counter, so large and small files mix without planning. A few megabytes are
+/// hashed on the calling thread: starting threads would cost more than it saves.
 fn hash_chunks(set: &FileSet, chunks: &[(usize, u64, u64)]) -> Result<Vec<[u8; 32]>, ContentError> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(chunks.len().max(1));
+    let total: u64 = chunks.iter().map(|c| c.2).sum();
+    let largest = chunks.iter().map(|c| c.2).max().unwrap_or(0);
+    let buffer_size = largest.clamp(1, 1 << 20) as usize;
+    let workers = if total < PARALLEL_BYTES {
+        1
+    } else {
+        cores().min(chunks.len().max(1))
+    };
     let next = AtomicUsize::new(0);
-    type Hashed = Result<Vec<(usize, [u8; 32])>, ContentError>;
-    let results: Vec<Hashed> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    let mut buffer = vec![0u8; 1 << 20];
-                    let mut open: Option<(usize, File)> = None;
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(file_index, offset, len)) = chunks.get(i) else {
-                            break;
-                        };
-                        let entry = &set.files[file_index];
-                        if open.as_ref().is_none_or(|(f, _)| *f != file_index) {
-                            open = Some((
-                                file_index,
-                                File::open(&entry.path).map_err(io_error(&entry.path))?,
-                            ));
-                        }
-                        let (_, file) = open.as_ref().expect("opened above");
-                        done.push((
-                            i,
-                            hash_range(file, offset, len, &mut buffer)
-                                .map_err(io_error(&entry.path))?,
-                        ));
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("hashing thread panicked"))
-            .collect()
-    });
+    let work = || hash_some(set, chunks, &next, buffer_size);
+    let results: Vec<Hashed> = if workers == 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("hashing thread panicked"))
+                .collect()
+        })
+    };
     let mut digests = vec![[0u8; 32]; chunks.len()];
     for result in results {
         for (i, digest) in result? {
@@ -312,6 +301,54 @@ fn hash_chunks(set: &FileSet, chunks: &[(usize, u64, u64)]) -> Result<Vec<[u8; 3
         }
     }
     Ok(digests)
+}
+
+/// Below this many bytes, content is hashed on the calling thread.
+const PARALLEL_BYTES: u64 = 4 << 20;
+
+/// The cores hashing may use, read once.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+type Hashed = Result<Vec<(usize, [u8; 32])>, ContentError>;
+
+/// Hashes chunks taken from `next` until none is left.
+fn hash_some(
+    set: &FileSet,
+    chunks: &[(usize, u64, u64)],
+    next: &AtomicUsize,
+    buffer_size: usize,
+) -> Hashed {
+    let mut done = Vec::new();
+    let mut buffer = vec![0u8; buffer_size];
+    let mut open: Option<(usize, File)> = None;
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&(file_index, offset, len)) = chunks.get(i) else {
+            break;
+        };
+        let entry = &set.files[file_index];
+        if open.as_ref().is_none_or(|(f, _)| *f != file_index) {
+            open = Some((
+                file_index,
+                File::open(&entry.path).map_err(io_error(&entry.path))?,
+            ));
+        }
+        let (_, file) = open.as_ref().expect("opened above");
+        done.push((
+            i,
+            hash_range(file, offset, len, &mut buffer).map_err(io_error(&entry.path))?,
+        ));
+    }
+    Ok(done)
+}
+
+/// A read buffer as large as the largest file of `set` needs, at most 1 MiB.
+fn read_buffer(set: &FileSet) -> Vec<u8> {
+    let largest = set.files.iter().map(|f| f.size).max().unwrap_or(0);
+    vec![0u8; largest.clamp(1, 1 << 20) as usize]
 }
 
 fn hash_range(file: &File, offset: u64, len: u64, buffer: &mut [u8]) -> io::Result<[u8; 32]> {
@@ -334,26 +371,90 @@ fn hash_range(file: &File, offset: u64, len: u64, buffer: &mut [u8]) -> io::Resu
 
 /// The SDK's content hash of a code snapshot (`hash_sha256`, hash version 202208).
 pub fn sdk_hash(set: &FileSet) -> Result<String, ContentError> {
-    let mut order: Vec<&FileEntry> = set.files.iter().collect();
-    order.sort_by_cached_key(|f| f.relative.to_lowercase());
+    sdk_hash_from(set, &mut Bytes::Disk(read_buffer(set)))
+}
+
+fn sdk_hash_from(set: &FileSet, bytes: &mut Bytes<'_>) -> Result<String, ContentError> {
+    let mut order: Vec<usize> = (0..set.files.len()).collect();
+    order.sort_by_cached_key(|&i| set.files[i].relative.to_lowercase());
     let mut hasher = Sha256::new();
     hasher.update(order.len().to_string().as_bytes());
-    for file in &order {
+    for &i in &order {
+        let file = &set.files[i];
         hasher.update(format!("#{}#", file.relative).as_bytes());
         hasher.update(file.size.to_string().as_bytes());
     }
-    let mut buffer = vec![0u8; 1 << 20];
-    for file in &order {
-        let mut reader = File::open(&file.path).map_err(io_error(&file.path))?;
-        loop {
-            let read = reader.read(&mut buffer).map_err(io_error(&file.path))?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-        }
+    for &i in &order {
+        bytes.feed(&mut hasher, set, i)?;
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Where the bytes of a set's files come from while they are hashed.
+enum Bytes<'a> {
+    /// Read from disk through this buffer.
+    Disk(Vec<u8>),
+    /// Read already, one entry per file of the set.
+    Memory(&'a [Vec<u8>]),
+}
+
+impl Bytes<'_> {
+    fn feed(
+        &mut self,
+        hasher: &mut Sha256,
+        set: &FileSet,
+        index: usize,
+    ) -> Result<(), ContentError> {
+        match self {
+            Bytes::Disk(buffer) => hash_file_into(hasher, &set.files[index].path, buffer),
+            Bytes::Memory(contents) => {
+                hasher.update(&contents[index]);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Below this many bytes in all, a set's files are read once and hashed from memory.
+const IN_MEMORY_BYTES: u64 = 4 << 20;
+
+/// The digests of a set: its tree digest, and when asked the SDK's content hash and object
+/// hash. A small set's files are read once for all three.
+pub fn hashes(
+    set: &FileSet,
+    sdk: bool,
+    object: bool,
+) -> Result<(Digest, Option<String>, Option<String>), ContentError> {
+    if set.total_bytes() > IN_MEMORY_BYTES {
+        return Ok((
+            tree_digest(set)?,
+            sdk.then(|| sdk_hash(set)).transpose()?,
+            object.then(|| object_hash(set)).transpose()?,
+        ));
+    }
+    let contents = set
+        .files
+        .iter()
+        .map(|f| std::fs::read(&f.path).map_err(io_error(&f.path)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if contents
+        .iter()
+        .zip(&set.files)
+        .any(|(c, f)| c.len() as u64 != f.size)
+    {
+        return Err(ContentError::Io {
+            path: set.root.clone(),
+            source: io::Error::other("a file changed while it was being hashed"),
+        });
+    }
+    let digests: Vec<[u8; 32]> = contents.iter().map(|c| Sha256::digest(c).into()).collect();
+    let digest = tree_from_file_digests(set, &digests);
+    let mut memory = Bytes::Memory(&contents);
+    let sdk = sdk.then(|| sdk_hash_from(set, &mut memory)).transpose()?;
+    let object = object
+        .then(|| object_hash_from(set, &mut memory))
+        .transpose()?;
+    Ok((digest, sdk, object))
 }
 
 /// A code folder with `includes` merged in, as the SDK snapshots a component with
@@ -394,46 +495,49 @@ pub fn list_merged(path: &Path, includes: &[PathBuf]) -> Result<FileSet, Content
 /// only. Folders without files are not in a [`FileSet`], so they do not count here, while the
 /// SDK would hash their names.
 pub fn object_hash(set: &FileSet) -> Result<String, ContentError> {
+    object_hash_from(set, &mut Bytes::Disk(read_buffer(set)))
+}
+
+fn object_hash_from(set: &FileSet, bytes: &mut Bytes<'_>) -> Result<String, ContentError> {
     let mut hasher = Sha256::new();
     hasher.update(b"Initialize for october 2021 AML CLI version");
-    let mut buffer = vec![0u8; 1 << 20];
     if !set.is_dir {
-        for file in &set.files {
-            hash_file_into(&mut hasher, &file.path, &mut buffer)?;
+        for index in 0..set.files.len() {
+            bytes.feed(&mut hasher, set, index)?;
         }
         return Ok(hex::encode(hasher.finalize()));
     }
-    let files: Vec<(Vec<&str>, &FileEntry)> = set
+    let files: Vec<(Vec<&str>, usize)> = set
         .files
         .iter()
-        .map(|f| (f.relative.split('/').collect(), f))
+        .enumerate()
+        .map(|(i, f)| (f.relative.split('/').collect(), i))
         .collect();
-    object_hash_dir(&files, 0, &mut hasher, &mut buffer)?;
+    object_hash_dir(set, &files, 0, &mut hasher, bytes)?;
     Ok(hex::encode(hasher.finalize()))
 }
 
 /// Hashes the entries at `depth` of `files` (all below one folder), in the SDK's order.
 fn object_hash_dir(
-    files: &[(Vec<&str>, &FileEntry)],
+    set: &FileSet,
+    files: &[(Vec<&str>, usize)],
     depth: usize,
     hasher: &mut Sha256,
-    buffer: &mut [u8],
+    bytes: &mut Bytes<'_>,
 ) -> Result<(), ContentError> {
     let mut names: Vec<&str> = files.iter().map(|(parts, _)| parts[depth]).collect();
     names.sort_by_cached_key(|n| n.to_lowercase());
     names.dedup();
     for name in names {
         hasher.update(name.as_bytes());
-        let below: Vec<(Vec<&str>, &FileEntry)> = files
+        let below: Vec<(Vec<&str>, usize)> = files
             .iter()
             .filter(|(parts, _)| parts[depth] == name)
             .cloned()
             .collect();
         match below.as_slice() {
-            [(parts, file)] if parts.len() == depth + 1 => {
-                hash_file_into(hasher, &file.path, buffer)?;
-            }
-            _ => object_hash_dir(&below, depth + 1, hasher, buffer)?,
+            [(parts, index)] if parts.len() == depth + 1 => bytes.feed(hasher, set, *index)?,
+            _ => object_hash_dir(set, &below, depth + 1, hasher, bytes)?,
         }
     }
     Ok(())
@@ -496,6 +600,39 @@ mod tests {
         let path = root.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn hashing_from_memory_equals_hashing_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Dockerfile", b"FROM python");
+        write(dir.path(), "b/x.py", b"print(1)");
+        write(dir.path(), "B.txt", b"upper");
+        write(dir.path(), "a.b/c", b"");
+        let set = list(dir.path()).unwrap();
+        let (digest, sdk, object) = hashes(&set, true, true).unwrap();
+        assert_eq!(digest, tree_digest(&set).unwrap());
+        assert_eq!(sdk, Some(sdk_hash(&set).unwrap()));
+        assert_eq!(object, Some(object_hash(&set).unwrap()));
+        let file = list(&dir.path().join("Dockerfile")).unwrap();
+        assert_eq!(
+            hashes(&file, false, true).unwrap().2,
+            Some(object_hash(&file).unwrap())
+        );
+    }
+
+    #[test]
+    fn merged_includes_join_under_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "src/main.py", b"main");
+        write(dir.path(), "common/helper.py", b"help");
+        write(dir.path(), "notes.txt", b"n");
+        let includes = [dir.path().join("common"), dir.path().join("notes.txt")];
+        let set = list_merged(&dir.path().join("src"), &includes).unwrap();
+        let names: Vec<&str> = set.files.iter().map(|f| f.relative.as_str()).collect();
+        assert_eq!(names, ["common/helper.py", "main.py", "notes.txt"]);
+        write(dir.path(), "src/notes.txt", b"clash");
+        assert!(list_merged(&dir.path().join("src"), &includes).is_err());
     }
 
     #[test]

@@ -78,15 +78,8 @@ fn hash_path(
     } else {
         content::list_merged(path, includes)?
     };
-    let digest = content::tree_digest(&set)?;
-    let (sdk_hash, object_hash) = if purpose == Use::Snapshot {
-        (
-            Some(content::sdk_hash(&set)?),
-            Some(content::object_hash(&set)?),
-        )
-    } else {
-        (None, None)
-    };
+    let snapshot = purpose == Use::Snapshot;
+    let (digest, sdk_hash, object_hash) = content::hashes(&set, snapshot, snapshot)?;
     Ok(Artifact {
         digest,
         sdk_hash,

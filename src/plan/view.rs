@@ -14,22 +14,22 @@ use crate::translate::parse_iso_duration;
 
 /// The view of a `kind` body. ARM ids inside `scope` are shown as `azureml:` references.
 pub fn view(kind: Kind, body: &Value, scope: &Scope) -> Value {
-    let properties = body.get("properties").cloned().unwrap_or(Value::Null);
+    let properties = body.get("properties").unwrap_or(&Value::Null);
     let mut out = Map::new();
     match kind {
-        Kind::Data => data(&properties, scope, &mut out),
-        Kind::Environment => environment(&properties, scope, &mut out),
-        Kind::Code => code(&properties, scope, &mut out),
-        Kind::Compute => compute(body, &properties, &mut out),
-        Kind::Job => job(&properties, scope, &mut out),
+        Kind::Data => data(properties, scope, &mut out),
+        Kind::Environment => environment(properties, scope, &mut out),
+        Kind::Code => code(properties, scope, &mut out),
+        Kind::Compute => compute(body, properties, &mut out),
+        Kind::Job => job(properties, scope, &mut out),
         Kind::Component => {
-            copy(&properties, "componentSpec", &mut out, "spec");
+            copy(properties, "componentSpec", &mut out, "spec");
         }
     }
     if kind.is_versioned() || kind == Kind::Job {
-        copy(&properties, "description", &mut out, "description");
-        copy_map(&properties, "tags", &mut out, "tags");
-        copy_map(&properties, "properties", &mut out, "properties");
+        copy(properties, "description", &mut out, "description");
+        copy_map(properties, "tags", &mut out, "tags");
+        copy_map(properties, "properties", &mut out, "properties");
         if properties.get("isArchived").and_then(Value::as_bool) == Some(true) {
             out.insert("archived".into(), json!(true));
         }

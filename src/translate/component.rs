@@ -78,7 +78,7 @@ pub fn component_spec(component: &Component, resolve: &mut dyn Resolve) -> Value
         }
     }
     let keep_null = matches!(component.body, ComponentBody::Pipeline(_));
-    let mut pruned = prune_empty(&Value::Object(spec));
+    let mut pruned = prune_empty(Value::Object(spec));
     if keep_null && let Some(map) = pruned.as_object_mut() {
         map.insert("sourceJobId".into(), Value::Null);
     }
@@ -243,20 +243,25 @@ pub fn anonymous_version(spec: &Value) -> String {
 /// The SDK's `hash_dict`: SHA-256 of Python's `json.dumps(spec, sort_keys=True)` without
 /// `omit`, written as a UUID.
 fn component_hash(spec: &Value, omit: &[&str]) -> String {
-    let mut spec = spec.clone();
-    if let Some(map) = spec.as_object_mut() {
-        for key in omit {
-            map.remove(*key);
-        }
-        // The SDK hashes a parallel component's partition keys as the list they are, and
-        // sends them as the list's JSON text.
-        if let Some(keys) = map.get("partition_keys").and_then(Value::as_str)
-            && let Ok(list) = serde_json::from_str::<Value>(keys)
-        {
-            map.insert("partition_keys".into(), list);
-        }
+    let empty = Map::new();
+    let map = spec.as_object().unwrap_or(&empty);
+    // The SDK hashes a parallel component's partition keys as the list they are, and sends
+    // them as the list's JSON text.
+    let keys = map
+        .get("partition_keys")
+        .and_then(Value::as_str)
+        .and_then(|keys| serde_json::from_str::<Value>(keys).ok());
+    let mut hashed: Map<String, Value> = Map::new();
+    let mut shown: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(k, _)| !omit.contains(&k.as_str()))
+        .collect();
+    if let Some(keys) = &keys {
+        hashed.insert("partition_keys".into(), keys.clone());
+        shown.retain(|(k, _)| k.as_str() != "partition_keys");
+        shown.extend(hashed.iter());
     }
-    let text = super::python::json_dumps(&spec);
+    let text = super::python::json_dumps_entries(shown);
     let hex = hex::encode(Sha256::digest(text.as_bytes()));
     format!(
         "{}-{}-{}-{}-{}",

@@ -46,22 +46,26 @@ pub trait Resolve {
 
 /// Removes `null` values and empty mappings, recursively, as the SDK does before sending a
 /// component or a node (`convert_ordered_dict_to_dict`).
-pub fn prune_empty(value: &Value) -> Value {
+pub fn prune_empty(mut value: Value) -> Value {
+    prune_in_place(&mut value);
+    value
+}
+
+fn prune_in_place(value: &mut Value) {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), prune_empty(v)))
-                .filter(|(_, v)| !is_empty(v))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(prune_empty)
-                .filter(|v| !is_empty(v))
-                .collect(),
-        ),
-        other => other.clone(),
+        Value::Object(map) => {
+            for child in map.values_mut() {
+                prune_in_place(child);
+            }
+            map.retain(|_, v| !is_empty(v));
+        }
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                prune_in_place(item);
+            }
+            items.retain(|v| !is_empty(v));
+        }
+        _ => {}
     }
 }
 

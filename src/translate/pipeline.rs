@@ -155,7 +155,7 @@ fn node_body(node: &Node, resolve: &mut dyn Resolve) -> Value {
     if let Some(sweep) = &node.sweep {
         sweep_node_fields(sweep, &mut body);
     }
-    prune_empty(&Value::Object(body))
+    prune_empty(Value::Object(body))
 }
 
 /// What the SDK records as a node's `_source`: where its component came from.

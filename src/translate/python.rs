@@ -94,21 +94,29 @@ fn write_json(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| python_order(a, b));
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_string(key, out);
-                out.push_str(": ");
-                write_json(&map[key], out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(map.iter().collect(), out),
     }
+}
+
+/// `json_dumps` of a mapping given as its entries.
+pub fn json_dumps_entries(entries: Vec<(&String, &Value)>) -> String {
+    let mut out = String::new();
+    write_object(entries, &mut out);
+    out
+}
+
+fn write_object(mut entries: Vec<(&String, &Value)>, out: &mut String) {
+    entries.sort_by(|a, b| python_order(a.0, b.0));
+    out.push('{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_string(key, out);
+        out.push_str(": ");
+        write_json(value, out);
+    }
+    out.push('}');
 }
 
 /// Python sorts strings by code point; Rust's `str` order (UTF-8 bytes) is the same.
