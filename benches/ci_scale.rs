@@ -84,6 +84,7 @@ fn target_args(url: &str) -> Vec<String> {
 }
 
 /// Runs the amlops binary; returns its exit code, wall time and peak resident memory (KiB).
+#[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also reports its memory")]
 fn run_amlops(args: &[String]) -> (i32, Duration, i64) {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_amlops"))
