@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::progress::Printer;
-use super::target::{self, TargetArgs};
+use super::target::{self, Opening, TargetArgs};
 use super::{DirArg, Format, targets, ui};
 
 #[derive(Args)]
@@ -84,6 +84,16 @@ pub struct ApplyArgs {
     parallelism: u16,
 }
 
+impl ApplyArgs {
+    /// Detached jobs with `--no-wait`; as many requests in flight as changes.
+    fn opening(&self) -> Opening {
+        Opening {
+            detached_runs: self.no_wait,
+            requests: usize::from(self.parallelism),
+        }
+    }
+}
+
 /// Which resources a command plans.
 #[derive(Args, Clone, Debug, Default)]
 pub struct Selection {
@@ -128,10 +138,10 @@ async fn prepare_quietly(
     dir: &DirArg,
     target: &TargetArgs,
     selection: &Selection,
-    detached: bool,
+    opening: Opening,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     QUIET.store(true, Ordering::SeqCst);
-    let result = prepare(dir, target, selection, detached).await;
+    let result = prepare(dir, target, selection, opening).await;
     QUIET.store(false, Ordering::SeqCst);
     result
 }
@@ -144,7 +154,7 @@ pub async fn prepare(
     dir: &DirArg,
     target_args: &TargetArgs,
     selection: &Selection,
-    detached_runs: bool,
+    opening: Opening,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     let chosen = match targets::select(
         &target_args.project,
@@ -175,7 +185,7 @@ pub async fn prepare(
             return Ok(Err(ExitCode::from(1)));
         }
     };
-    let backend = target::open(target_args, &chosen.spec, &dir.dir, detached_runs).await?;
+    let backend = target::open(target_args, &chosen.spec, &dir.dir, opening).await?;
     let project = chosen
         .project
         .clone()
@@ -237,10 +247,11 @@ fn report_errors(manifest: &Manifest) {
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.selection, false).await? {
-        Ok(planned) => planned,
-        Err(code) => return Ok(code),
-    };
+    let planned =
+        match prepare(&args.dir, &args.target, &args.selection, Opening::default()).await? {
+            Ok(planned) => planned,
+            Err(code) => return Ok(code),
+        };
     let plan = &planned.plan;
     if let Some(out) = &args.out {
         std::fs::write(out, format!("{}\n", render::json(plan)))
@@ -270,10 +281,11 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
-    let planned = match prepare(&args.dir, &args.target, &args.selection, false).await? {
-        Ok(planned) => planned,
-        Err(code) => return Ok(code),
-    };
+    let planned =
+        match prepare(&args.dir, &args.target, &args.selection, Opening::default()).await? {
+            Ok(planned) => planned,
+            Err(code) => return Ok(code),
+        };
     let report = amlops::plan::drift::drift(&planned.plan);
     let serialised = serde_json::to_value(&report)?;
     match if args.json { Format::Json } else { args.format } {
@@ -298,9 +310,9 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
                 dir: origin.manifests.clone(),
             };
             let target = targets::saved_target(&args.target, origin)?;
-            prepare(&dir, &target, &Selection::of(origin), args.no_wait).await?
+            prepare(&dir, &target, &Selection::of(origin), args.opening()).await?
         }
-        None => prepare(&args.dir, &args.target, &args.selection, args.no_wait).await?,
+        None => prepare(&args.dir, &args.target, &args.selection, args.opening()).await?,
     };
     let planned = match planned {
         Ok(planned) => planned,
@@ -396,7 +408,7 @@ async fn apply_locked(
             args.target.clone(),
         ),
     };
-    let planned = match prepare_quietly(&dir, &target, &selection, args.no_wait).await? {
+    let planned = match prepare_quietly(&dir, &target, &selection, args.opening()).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

@@ -63,7 +63,13 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
     };
-    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
+    let backend = target::open(
+        &args.target,
+        &selection.spec,
+        &args.dir.dir,
+        target::Opening::default(),
+    )
+    .await?;
     let inventory = inventory(backend.as_ref()).await?;
     if args.json {
         ui::out(&format!("{}\n", serde_json::to_string_pretty(&inventory)?));
@@ -247,7 +253,13 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
     };
-    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
+    let backend = target::open(
+        &args.target,
+        &selection.spec,
+        &args.dir.dir,
+        target::Opening::default(),
+    )
+    .await?;
     let mut name = args.job.clone();
     if args.job.starts_with("job.") {
         let jobs = backend
@@ -285,7 +297,13 @@ pub async fn force_unlock(args: ForceUnlockArgs) -> anyhow::Result<ExitCode> {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
     };
-    let backend = target::open(&args.target, &selection.spec, &args.dir.dir, false).await?;
+    let backend = target::open(
+        &args.target,
+        &selection.spec,
+        &args.dir.dir,
+        target::Opening::default(),
+    )
+    .await?;
     match amlops::lock::force_unlock(backend.as_ref(), &args.id).await {
         Ok(info) => {
             ui::status(&format!(

@@ -117,17 +117,37 @@ impl TargetArgs {
     }
 }
 
+/// How a command opens its target.
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    /// Run local jobs in detached processes, so they outlive this one (`--no-wait`).
+    pub detached_runs: bool,
+    /// Requests to Azure in flight at once (at least as many as changes applied at once).
+    pub requests: usize,
+}
+
+impl Default for Opening {
+    fn default() -> Self {
+        Self {
+            detached_runs: false,
+            requests: 10,
+        }
+    }
+}
+
 /// Opens the target for manifests in `dir`: the one `args` name, else `selected`.
-/// `detached_runs` makes local jobs outlive this process.
 pub async fn open(
     args: &TargetArgs,
     selected: &TargetSpec,
     dir: &Path,
-    detached_runs: bool,
+    opening: Opening,
 ) -> anyhow::Result<Box<dyn Backend>> {
     let spec = args.spec(selected)?;
     let mut options = OpenOptions::default();
-    if detached_runs {
+    let mut tuning = backend::ArmTuning::default();
+    tuning.http.concurrency = opening.requests.max(1);
+    options.arm = Some(tuning);
+    if opening.detached_runs {
         let exe =
             std::env::current_exe().context("cannot find the amlops executable to run jobs")?;
         options.detached_runs = Some(exe);
