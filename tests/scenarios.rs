@@ -559,6 +559,38 @@ async fn suite(target: &Target<'_>) -> Transcript {
     let last = target.inventory(dir, &scope).await;
     assert_eq!(last.jobs_of("job.fail"), ["Failed"], "{name}: {last:?}");
     assert_eq!(last.jobs_of("job.train-job").len(), 2, "{name}");
+    project.remove("fail.yml");
+
+    // 7. `rerun: always`: a new job on every apply, though nothing changed.
+    let job = "command: echo rerun\nenvironment: azureml:iris-train-env@latest\ncompute: azureml:cpu-cluster\n";
+    project.write("nightly.yml", &format!("rerun: always\n{job}"));
+    for round in 1..=2 {
+        let run = target.run(dir, &scope, &["apply", "--auto-approve"]).await;
+        transcript.add(&run);
+        check("rerun: always", target, &run, 0);
+        let jobs = target.inventory(dir, &scope).await;
+        assert_eq!(jobs.jobs_of("job.nightly").len(), round, "{name}: {jobs:?}");
+    }
+    project.remove("nightly.yml");
+
+    // 8. `rerun: never`: submitted once, an edit after that is not submitted.
+    project.write("once.yml", &format!("rerun: never\n{job}"));
+    let run = target.run(dir, &scope, &["apply", "--auto-approve"]).await;
+    transcript.add(&run);
+    check("rerun: never", target, &run, 0);
+    project.write(
+        "once.yml",
+        &format!("rerun: never\n{}", job.replace("echo rerun", "echo edited")),
+    );
+    let plan = target
+        .run(dir, &scope, &["plan", "--detailed-exitcode"])
+        .await;
+    transcript.add(&plan);
+    check("rerun: never, edited", target, &plan, 0);
+    let run = target.run(dir, &scope, &["apply", "--auto-approve"]).await;
+    transcript.add(&run);
+    let once = target.inventory(dir, &scope).await;
+    assert_eq!(once.jobs_of("job.once"), ["Completed"], "{name}: {once:?}");
     transcript
 }
 

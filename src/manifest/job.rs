@@ -12,7 +12,7 @@ use crate::model::binding::{self, Target};
 use crate::model::refs::{DataPath, has_uri_scheme, parse_asset_ref};
 use crate::model::{
     CodeSource, CommandJob, DATA_TYPES, DataInput, EnvSource, INPUT_MODES, Job, JobBody, JobInput,
-    JobOutput, OUTPUT_MODES,
+    JobOutput, OUTPUT_MODES, Rerun,
 };
 
 static RESOURCES: Shape = Shape {
@@ -141,6 +141,7 @@ pub fn read_job(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) ->
     let experiment_name = fields.text("experiment_name", problems).map(|v| v.value);
     let common = read_common(&mut fields, true, problems);
     let compute = fields.str("compute", problems);
+    let rerun = read_rerun(&mut fields, name.is_some(), problems);
     let body = match kind.as_str() {
         "sweep" => super::sweep::read_sweep_job(&mut fields, file, problems).map(JobBody::Sweep),
         "pipeline" => {
@@ -155,8 +156,27 @@ pub fn read_job(node: &Node, file: &Arc<SourceFile>, problems: &mut Problems) ->
         experiment_name,
         common,
         compute,
+        rerun,
         body: body?,
     })
+}
+
+/// amlops' own `rerun` key. `always` submits under a new name on every apply, so a job
+/// that fixes its `name` cannot have it.
+fn read_rerun(fields: &mut Fields<'_>, named: bool, problems: &mut Problems) -> Rerun {
+    let Some(choice) = fields.choice("rerun", Rerun::CHOICES, problems) else {
+        return Rerun::default();
+    };
+    let rerun = Rerun::parse(choice.value).unwrap_or_default();
+    if rerun == Rerun::Always && named {
+        problems.error(
+            &choice.loc,
+            "rerun",
+            "`rerun: always` submits a new job on every apply, each under a new name; \
+             remove `name:` so amlops can name them",
+        );
+    }
+    rerun
 }
 
 /// Job names are used in URLs: letters, digits, `-` and `_`, at most 255.

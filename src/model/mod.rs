@@ -401,7 +401,35 @@ pub struct Job {
     pub common: Common,
     /// `azureml:<name>`, a bare name, or `None` for serverless.
     pub compute: Option<Located<String>>,
+    /// When apply submits the job again (amlops' own `rerun` key).
+    pub rerun: Rerun,
     pub body: JobBody,
+}
+
+/// When `apply` submits a job, set per job with amlops' own `rerun` key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rerun {
+    /// Once per distinct resolved specification: editing an input submits a new job.
+    #[default]
+    OnChange,
+    /// On every apply, under a new name each time.
+    Always,
+    /// Once: after a job of this address ran, changes to it are not submitted.
+    Never,
+}
+
+impl Rerun {
+    pub const CHOICES: &[&str] = &["on-change", "always", "never"];
+
+    pub fn parse(text: &str) -> Option<Rerun> {
+        match text.to_ascii_lowercase().as_str() {
+            "on-change" => Some(Rerun::OnChange),
+            "always" => Some(Rerun::Always),
+            "never" => Some(Rerun::Never),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -28,7 +28,7 @@ use crate::content::Digest;
 use crate::diag::{Diagnostic, Loc};
 use crate::model::{
     AssetRef, CodeSource, Compute, Data, DataPath, EnvSource, Environment, Job, JobBody, JobInput,
-    Kind, Resource, Spec, VersionSel, VersionSpec,
+    Kind, Rerun, Resource, Spec, VersionSel, VersionSpec,
 };
 use crate::scope::Scope;
 use crate::translate::{self, ResolvedJob, api};
@@ -172,8 +172,12 @@ pub(super) enum Versioning {
     Chosen { latest_matched: bool },
     /// Computes: one object, updated in place or replaced.
     Single,
-    /// Jobs: submitted once per specification.
-    Job { spec: String, explicit_name: bool },
+    /// Jobs: submitted once per specification, or as `rerun` says.
+    Job {
+        spec: String,
+        explicit_name: bool,
+        rerun: Rerun,
+    },
 }
 
 /// An object amlops wants to exist.
@@ -270,6 +274,13 @@ impl<'a> Builder<'a> {
                     self.job_queries(job, &mut wanted)
                 }
                 Spec::Component(_) | Spec::Job(_) => self.nested_queries(resource, &mut wanted),
+            }
+            // Naming a `rerun: always` job and skipping a `rerun: never` one both depend on
+            // the jobs already submitted for the address.
+            if let Spec::Job(job) = &resource.spec
+                && job.rerun != Rerun::OnChange
+            {
+                wanted.insert(Query::JobsOf(resource.address.to_string()));
             }
         }
         wanted
@@ -706,10 +717,7 @@ impl<'a> Builder<'a> {
             ),
         );
         let explicit_name = job.name.is_some();
-        resolved.name = match &job.name {
-            Some(name) => name.value.clone(),
-            None => format!("{}-{}", job_slug(&resource.address.name), &spec[..10]),
-        };
+        resolved.name = self.job_name(resource, job, &spec);
         let mut desired = Desired {
             address,
             kind: Kind::Job,
@@ -725,6 +733,7 @@ impl<'a> Builder<'a> {
             versioning: Versioning::Job {
                 spec: spec.clone(),
                 explicit_name,
+                rerun: job.rerun,
             },
             sensitive: Vec::new(),
         };
@@ -1112,6 +1121,14 @@ impl<'a> Builder<'a> {
             None => "absent".into(),
         });
         let desired_view = view(desired.kind, &desired.body, scope);
+        if let Versioning::Job {
+            rerun: Rerun::Never,
+            ..
+        } = &desired.versioning
+            && let Some(last) = self.last_job_of(&desired.address)
+        {
+            return self.kept_job(desired, last, change);
+        }
         let Some(live) = live else {
             change.action = match (&desired.versioning, desired.kind) {
                 (Versioning::Job { .. }, _) => Action::Submit,
@@ -1148,6 +1165,7 @@ impl<'a> Builder<'a> {
         if let Versioning::Job {
             spec,
             explicit_name,
+            ..
         } = &desired.versioning
         {
             return self.compare_job(desired, live, spec, *explicit_name, change);
@@ -1316,19 +1334,19 @@ impl<'a> Builder<'a> {
     /// Says what changed since the last job of the same address, when one ran: the plan
     /// then shows only the fields that differ.
     fn explain_submission(&self, desired: &Desired, desired_view: &Value, change: &mut Change) {
-        let previous = self
-            .snapshot
-            .jobs_of(&desired.address)
-            .iter()
-            .filter(|j| j.get("name").and_then(Value::as_str) != Some(desired.name.as_str()))
-            .max_by_key(|j| {
-                j.pointer("/systemData/createdAt")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
+        let always = matches!(
+            desired.versioning,
+            Versioning::Job {
+                rerun: Rerun::Always,
+                ..
+            }
+        );
+        let Some(previous) = self.last_job_of(&desired.address) else {
+            change.reason = Some(if always {
+                "rerun: always; no job has run for it yet".into()
+            } else {
+                "no job has run with this specification".into()
             });
-        let Some(previous) = previous else {
-            change.reason = Some("no job has run with this specification".into());
             return;
         };
         let previous_name = previous
@@ -1345,11 +1363,78 @@ impl<'a> Builder<'a> {
                 })
                 .collect();
         let names: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
-        change.reason = Some(format!(
-            "changed since {previous_name}: {}",
-            names.join(", ")
-        ));
+        change.reason = Some(match (always, names.is_empty()) {
+            (true, true) => format!("rerun: always; unchanged since {previous_name}"),
+            (true, false) => format!(
+                "rerun: always; changed since {previous_name}: {}",
+                names.join(", ")
+            ),
+            (false, _) => format!("changed since {previous_name}: {}", names.join(", ")),
+        });
         change.fields = fields;
+    }
+
+    /// The jobs this project submitted for `address` (another project may use the same
+    /// address in the same workspace).
+    fn jobs_of(&self, address: &str) -> impl Iterator<Item = &'a Value> {
+        let project = self.input.project;
+        self.snapshot.jobs_of(address).iter().filter(move |j| {
+            j.pointer("/properties/tags")
+                .and_then(|t| t.get(tags::PROJECT))
+                .and_then(Value::as_str)
+                == Some(project)
+        })
+    }
+
+    /// The newest job this project submitted for `address`, by creation time.
+    fn last_job_of(&self, address: &str) -> Option<&'a Value> {
+        self.jobs_of(address).max_by_key(|j| {
+            j.pointer("/systemData/createdAt")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
+    }
+
+    /// A `rerun: never` job that already ran: nothing is submitted, whatever changed.
+    fn kept_job(&self, desired: &Desired, last: &Value, mut change: Change) -> Change {
+        let last_name = last.get("name").and_then(Value::as_str).unwrap_or_default();
+        change.action = Action::NoOp;
+        change.status = last
+            .pointer("/properties/status")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let changed = last_name != desired.name;
+        change.reason = Some(if changed {
+            format!("rerun: never; {last_name} ran, and changes since are not submitted")
+        } else {
+            format!("rerun: never; {last_name} ran")
+        });
+        change
+    }
+
+    /// The name a job is submitted under: the manifest's, or one derived from the address
+    /// and the specification's hash, with a run number for `rerun: always`.
+    pub(super) fn job_name(&self, resource: &Resource, job: &Job, spec: &str) -> String {
+        if let Some(name) = &job.name {
+            return name.value.clone();
+        }
+        let base = format!("{}-{}", job_slug(&resource.address.name), &spec[..10]);
+        if job.rerun != Rerun::Always {
+            return base;
+        }
+        let address = resource.address.to_string();
+        let runs = self.jobs_of(&address).count();
+        let taken: BTreeSet<&str> = self
+            .snapshot
+            .jobs_of(&address)
+            .iter()
+            .filter_map(|j| j.get("name").and_then(Value::as_str))
+            .collect();
+        (runs + 1..)
+            .map(|run| format!("{base}-{run}"))
+            .find(|name| !taken.contains(name.as_str()))
+            .unwrap_or(base)
     }
 
     fn change_skeleton(&self, desired: &Desired) -> Change {

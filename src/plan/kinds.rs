@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::Upload;
 use super::build::{
-    Builder, Desired, Versioning, anonymous_environment_path, compute_name, folder_uri, job_slug,
+    Builder, Desired, Versioning, anonymous_environment_path, compute_name, folder_uri,
     reference_queries, uuid_from_digest,
 };
 use super::normalize;
@@ -370,10 +370,7 @@ impl<'a> Builder<'a> {
         }
         let spec = normalize::spec_hash(Kind::Job, &view(Kind::Job, &body, self.scope()));
         let explicit_name = job.name.is_some();
-        let name = match &job.name {
-            Some(name) => name.value.clone(),
-            None => format!("{}-{}", job_slug(&resource.address.name), &spec[..10]),
-        };
+        let name = self.job_name(resource, job, &spec);
         if job.display_name.is_none()
             && let Some(display) = body.pointer_mut("/properties/displayName")
         {
@@ -394,6 +391,7 @@ impl<'a> Builder<'a> {
             versioning: Versioning::Job {
                 spec: spec.clone(),
                 explicit_name,
+                rerun: job.rerun,
             },
             sensitive: Vec::new(),
         };

@@ -531,6 +531,76 @@ fn a_named_job_with_a_new_specification_is_a_conflict() {
 }
 
 #[test]
+fn rerun_always_submits_on_every_apply_under_a_new_name() {
+    let always = format!("rerun: always\n{JOB}");
+    let files = Files::new(&[("env.yml", ENV), ("train.yml", &always)]);
+    let mut live = Live::default();
+    let mut names = Vec::new();
+    for run in 1..=3 {
+        let plan = files.plan(&live).unwrap();
+        let change = plan.change("job.train").unwrap();
+        assert_eq!(change.action, Action::Submit, "run {run}");
+        assert!(change.name.ends_with(&format!("-{run}")), "{}", change.name);
+        names.push(change.name.clone());
+        live.record(&plan);
+    }
+    assert_eq!(
+        names.iter().collect::<BTreeSet<_>>().len(),
+        3,
+        "every run has its own name: {names:?}"
+    );
+    let last = files.plan(&live).unwrap();
+    assert_eq!(
+        last.change("job.train").unwrap().reason.as_deref(),
+        Some(format!("rerun: always; unchanged since {}", names[2]).as_str())
+    );
+}
+
+#[test]
+fn rerun_never_submits_once_and_then_keeps_the_job_whatever_changes() {
+    let never = format!("rerun: never\n{JOB}");
+    let mut live = Live::default();
+    let first = Files::new(&[("env.yml", ENV), ("train.yml", &never)])
+        .plan(&live)
+        .unwrap();
+    assert_eq!(first.change("job.train").unwrap().action, Action::Submit);
+    live.record(&first);
+    let edited = Files::new(&[
+        ("env.yml", ENV),
+        ("train.yml", &never.replace("n: 1", "n: 2")),
+    ])
+    .plan(&live)
+    .unwrap();
+    let kept = edited.change("job.train").unwrap();
+    assert_eq!(kept.action, Action::NoOp);
+    assert!(
+        kept.reason.as_deref().unwrap().starts_with("rerun: never;"),
+        "{:?}",
+        kept.reason
+    );
+    // The same edit under the default policy is a new submission.
+    let default = Files::new(&[
+        ("env.yml", ENV),
+        ("train.yml", &JOB.replace("n: 1", "n: 2")),
+    ])
+    .plan(&live)
+    .unwrap();
+    assert_eq!(default.change("job.train").unwrap().action, Action::Submit);
+}
+
+#[test]
+fn rerun_always_cannot_keep_a_fixed_name() {
+    let files = Files::new(&[("train.yml", &format!("name: nightly\nrerun: always\n{JOB}"))]);
+    let manifest = manifest::load(&[files.dir.path().to_path_buf()]);
+    let message = format!("{:?}", manifest.diagnostics.items);
+    assert!(manifest.has_errors());
+    assert!(
+        message.contains("rerun") && message.contains("remove `name:`"),
+        "{message}"
+    );
+}
+
+#[test]
 fn inline_environments_become_the_sdk_anonymous_environment() {
     let files = Files::new(&[(
         "hello.yml",
