@@ -97,6 +97,36 @@ fn manifest_changes_are_pending_not_drift() {
 }
 
 #[test]
+fn after_amlops_scales_a_compute_a_later_edit_out_of_band_is_still_drift() {
+    let project = Project::empty();
+    project.write("compute.yml", COMPUTE);
+    assert_eq!(project.run(&["apply", "--auto-approve"]).code, 0);
+    // amlops changes the scale settings itself: a PATCH, then the Tags API records the
+    // specification now applied.
+    let scaled = COMPUTE.replace("max_instances: 2", "max_instances: 3");
+    project.write("compute.yml", &scaled);
+    let apply = project.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    let plan = project.run(&["plan", "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let compute = &plan["changes"][0];
+    assert_eq!(compute["action"], "no_op");
+    assert_eq!(
+        compute["applied_spec"], compute["desired_spec"],
+        "the applied specification was not recorded: {compute}"
+    );
+
+    edit_out_of_band(&project);
+    let drift = project.run(&["drift"]);
+    assert_eq!(drift.code, 3, "{}", drift.both());
+    assert!(
+        drift.stdout.contains("max_instances: live 6, manifests 3"),
+        "{}",
+        drift.stdout
+    );
+}
+
+#[test]
 fn drift_never_writes_and_reports_conflicts_with_exit_4() {
     let project = Project::empty();
     project.write("env.yml", "name: env\nversion: 1\nimage: python:3.11\n");

@@ -502,6 +502,16 @@ async fn suite(target: &Target<'_>) -> Transcript {
     }
     let scaled = target.inventory(dir, &scope).await;
     assert_eq!(scaled.computes.get("cpu-cluster"), Some(&4), "{name}");
+    let plan = target.run(dir, &scope, &["plan", "--json"]).await;
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan --json");
+    let compute = plan["changes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["address"] == "compute.cpu-cluster"))
+        .expect("the compute in the plan");
+    assert_eq!(
+        compute["applied_spec"], compute["desired_spec"],
+        "{name}: the scale change's specification was not recorded"
+    );
     assert_eq!(
         scaled.jobs, changed.jobs,
         "{name}: the scale change re-ran a job"

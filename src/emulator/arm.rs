@@ -205,6 +205,8 @@ async fn scoped(
         (Target::Compute(_), "DELETE") => {
             delete_compute(state, request, scope, &target, fail_operation)
         }
+        (Target::ComputeTags(_), "PATCH") => patch_tags(state, scope, &target, &body),
+        (Target::ComputeTags(_), "GET") => get_tags(state, scope, &target),
         (Target::Job(name), "PUT") => put_job(state, scope, &target, name, &body),
         (Target::Job(name), "DELETE") => delete_job(state, scope, &target, name),
         (Target::JobCancel(name), "POST") => cancel_job(state, scope, &target, name),
@@ -251,7 +253,7 @@ fn describe(target: &Target) -> String {
         Target::Version(c, n, v) | Target::PendingUpload(c, n, v) => {
             format!("{} {n} version {v}", singular(c))
         }
-        Target::Compute(n) => format!("compute {n}"),
+        Target::Compute(n) | Target::ComputeTags(n) => format!("compute {n}"),
         Target::Job(n) | Target::JobCancel(n) => format!("job {n}"),
         _ => "resource".into(),
     }
@@ -509,6 +511,46 @@ fn patch_compute(state: &State, scope: &Scope, target: &Target, body: &Value, fa
                 reply
             }
         }
+    }
+}
+
+/// ARM's Tags API on a compute: synchronous, and refused while an operation runs on it.
+fn patch_tags(state: &State, scope: &Scope, target: &Target, body: &Value) -> Reply {
+    if let Some(reply) = busy(state, scope, target) {
+        return reply;
+    }
+    let path = store_path(target);
+    let result = state.write(|store| {
+        let stamp = service::now();
+        service::patch_tags(store, scope, &path, body, &stamp)
+    });
+    match result {
+        Ok(tags) => Reply::json(200, tags),
+        Err(e) => {
+            let reply: Reply = e.into();
+            if reply.status == 404 {
+                Reply::not_found(&describe(target))
+            } else {
+                reply
+            }
+        }
+    }
+}
+
+fn get_tags(state: &State, scope: &Scope, target: &Target) -> Reply {
+    let path = store_path(target);
+    match state.read(|store| store.get(&scope.id(), &path)) {
+        Ok(Some(object)) => Reply::json(
+            200,
+            json!({
+                "id": format!("{}{}", scope.resource_id(&path), service::TAGS_SUFFIX),
+                "name": "default",
+                "type": "Microsoft.Resources/tags",
+                "properties": {"tags": object.get("tags").cloned().unwrap_or_else(|| json!({}))},
+            }),
+        ),
+        Ok(None) => Reply::not_found(&describe(target)),
+        Err(e) => e.into(),
     }
 }
 

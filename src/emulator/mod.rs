@@ -25,7 +25,8 @@
 //!   Azure (409 `UserError`).
 //! - Computes: PUT, PATCH of scale settings and DELETE (which requires
 //!   `underlyingResourceAction`) as long-running operations with `Azure-AsyncOperation`,
-//!   `Location` and `Retry-After`; fields that cannot change in place are refused with 409.
+//!   `Location` and `Retry-After`; fields that cannot change in place are refused with 409;
+//!   their tags through ARM's Tags API (`…/providers/Microsoft.Resources/tags/default`).
 //! - Jobs: PUT, GET, list (`jobType`, `tag`, `properties`, `listViewType`), `cancel`, DELETE;
 //!   command jobs run on this machine and move through `NotStarted`, `Queued`, `Preparing`,
 //!   `Running` to `Completed`, `Failed` or `Canceled`.

@@ -152,6 +152,9 @@ pub enum Target {
     Job(String),
     /// `POST jobs/{name}/cancel`.
     JobCancel(String),
+    /// `computes/{name}/providers/Microsoft.Resources/tags/default`: ARM's Tags API on a
+    /// compute (the only tracked resource served here besides the workspace).
+    ComputeTags(String),
     Unknown,
 }
 
@@ -208,6 +211,16 @@ pub fn target(scope: &Scope, relative: &[String]) -> Target {
         [j, name, action] if workspace && is(j, "jobs") && is(action, "cancel") => {
             Target::JobCancel((*name).to_owned())
         }
+        [c, name, providers, namespace, tags, default]
+            if workspace
+                && is(c, "computes")
+                && is(providers, "providers")
+                && is(namespace, "Microsoft.Resources")
+                && is(tags, "tags")
+                && is(default, "default") =>
+        {
+            Target::ComputeTags((*name).to_owned())
+        }
         _ => Target::Unknown,
     }
 }
@@ -226,7 +239,7 @@ impl Target {
                 format!("{c}/{n}/versions/{v}")
             }
             Target::Computes => "computes".into(),
-            Target::Compute(n) => format!("computes/{n}"),
+            Target::Compute(n) | Target::ComputeTags(n) => format!("computes/{n}"),
             Target::Jobs => "jobs".into(),
             Target::Job(n) | Target::JobCancel(n) => format!("jobs/{n}"),
             Target::Root | Target::Unknown => return None,

@@ -1256,6 +1256,21 @@ impl<'a> Builder<'a> {
             change
                 .requests
                 .push(self.request("PATCH", desired, Some(patch)));
+            // The scale PATCH cannot carry tags: the Tags API records the specification
+            // now applied, so that a later out-of-band edit reads as drift.
+            if let Some(owned) = own_tags(&desired.body, "/tags") {
+                change.requests.push(Request {
+                    method: "PATCH".into(),
+                    path: format!(
+                        "{}{}",
+                        self.scope().resource_id(&desired.path),
+                        api::TAGS_SUFFIX
+                    ),
+                    api_version: api::TAGS.into(),
+                    body: Some(json!({"operation": "Merge", "properties": {"tags": owned}})),
+                    secret_body: None,
+                });
+            }
         }
         change
     }
@@ -1497,6 +1512,18 @@ impl Job {
             _ => None,
         }
     }
+}
+
+/// The `amlops.*` tags of a body, when it has any.
+fn own_tags(body: &Value, pointer: &str) -> Option<Map<String, Value>> {
+    let owned: Map<String, Value> = body
+        .pointer(pointer)?
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.starts_with(tags::PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!owned.is_empty()).then_some(owned)
 }
 
 /// The kind, name and version of a declared (named) asset.

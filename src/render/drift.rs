@@ -78,7 +78,14 @@ pub fn human(serialised: &Value) -> Result<String, serde_json::Error> {
         let _ = writeln!(
             out,
             "{} {:<40} {}",
-            paint(style, "  ~"),
+            paint(
+                style,
+                if entry.state == DriftState::Conflict {
+                    "  !"
+                } else {
+                    "  ~"
+                }
+            ),
             paint(STRONG, &entry.address),
             paint(style, &what)
         );

@@ -79,7 +79,7 @@ fn render_details(out: &mut String, change: &Change) {
     if !change.fields.is_empty() {
         let _ = writeln!(out, "```diff");
         for field in &change.fields {
-            let mut marker = if field.forces_replacement {
+            let mut marker = if field.forces_replacement && change.action == Action::Replace {
                 "  # forces replacement".to_owned()
             } else {
                 String::new()
@@ -112,9 +112,10 @@ fn render_details(out: &mut String, change: &Change) {
     for upload in &change.uploads {
         let _ = writeln!(
             out,
-            "Uploads `{}` ({} files, {}).\n",
+            "Uploads `{}` ({} file{}, {}).\n",
             upload.source,
             upload.files,
+            if upload.files == 1 { "" } else { "s" },
             human_bytes(upload.bytes)
         );
     }

@@ -85,6 +85,11 @@ pub mod api {
     pub const SWEEP_JOB: &str = "2024-01-01-preview";
     pub const WORKSPACE: &str = "2023-08-01-preview";
     pub const DATASTORE: &str = "2024-10-01-preview";
+    /// Azure Resource Manager's Tags API (`Microsoft.Resources/tags`).
+    pub const TAGS: &str = "2021-04-01";
+    /// Appended to a resource's id, the Tags API's path: a PATCH merges, replaces or deletes
+    /// the resource's tags and touches nothing else.
+    pub const TAGS_SUFFIX: &str = "/providers/Microsoft.Resources/tags/default";
 }
 
 /// The name the SDK gives every anonymous environment.

@@ -288,7 +288,12 @@ impl Backend for LocalWorkspace {
                 }
                 Ok(object)
             }
-            "PATCH" => self.write(|s| service::patch(s, &self.scope, path, &body, &stamp)),
+            "PATCH" => match service::tags_target(path) {
+                Some(object) => {
+                    self.write(|s| service::patch_tags(s, &self.scope, object, &body, &stamp))
+                }
+                None => self.write(|s| service::patch(s, &self.scope, path, &body, &stamp)),
+            },
             "DELETE" => {
                 if matches!(service::shape(path), service::Shape::Compute(_))
                     && !query.contains("underlyingResourceAction=")

@@ -636,6 +636,90 @@ pub fn patch(
     })
 }
 
+/// ARM's Tags API, as the apply of a compute's scale change uses it to record the applied
+/// specification: the compute PATCH carries only scale settings.
+pub use crate::translate::api::TAGS_SUFFIX;
+
+/// The resource a Tags API path is about (`computes/cpu` for
+/// `computes/cpu/providers/Microsoft.Resources/tags/default`), compared without case.
+pub fn tags_target(path: &str) -> Option<&str> {
+    let split = path.len().checked_sub(TAGS_SUFFIX.len())?;
+    let (object, suffix) = (path.get(..split)?, path.get(split..)?);
+    suffix.eq_ignore_ascii_case(TAGS_SUFFIX).then_some(object)
+}
+
+/// `PATCH {object}/providers/Microsoft.Resources/tags/default`: `operation` `Merge`
+/// (add or update the given tags), `Replace` (the given tags become all the tags) or
+/// `Delete` (remove the given keys). Computes only: they are the tracked resources here.
+pub fn patch_tags(
+    store: &mut Store,
+    scope: &Scope,
+    object: &str,
+    body: &Value,
+    stamp: &str,
+) -> Result<Value> {
+    let scope_id = scope.id();
+    let tags_path = format!("{object}{TAGS_SUFFIX}");
+    let bad = |message: String| error("PATCH", &tags_path, 400, "InvalidRequestContent", message);
+    let operation = body
+        .get("operation")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("`operation` is required: Merge, Replace or Delete".into()))?;
+    let given = body
+        .pointer("/properties/tags")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("`properties.tags` must be an object".into()))?;
+    if let Some((key, _)) = given.iter().find(|(_, v)| !v.is_string()) {
+        return Err(bad(format!("the value of tag `{key}` must be a string")));
+    }
+    store.transaction(|w| {
+        let Shape::Compute(_) = shape(object) else {
+            return Err(error(
+                "PATCH",
+                &tags_path,
+                404,
+                "NotFound",
+                format!("{object} has no tags of its own here"),
+            ));
+        };
+        let mut existing = w.get(&scope_id, object)?.ok_or_else(|| {
+            error(
+                "PATCH",
+                &tags_path,
+                404,
+                "NotFound",
+                format!("{object} does not exist"),
+            )
+        })?;
+        let mut tags = existing
+            .get("tags")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        match operation.to_ascii_lowercase().as_str() {
+            "merge" => tags.extend(given.clone()),
+            "replace" => tags = given.clone(),
+            "delete" => tags.retain(|k, _| !given.contains_key(k)),
+            other => {
+                return Err(bad(format!(
+                    "unknown operation `{other}`: Merge, Replace or Delete"
+                )));
+            }
+        }
+        existing["tags"] = Value::Object(tags.clone());
+        if let Some(system) = existing.get_mut("systemData") {
+            system["lastModifiedAt"] = json!(stamp);
+        }
+        w.put(&scope_id, object, &existing)?;
+        Ok(json!({
+            "id": format!("{}/{object}{TAGS_SUFFIX}", scope_id),
+            "name": "default",
+            "type": "Microsoft.Resources/tags",
+            "properties": {"tags": tags},
+        }))
+    })
+}
+
 fn put_job(
     w: &Writer<'_>,
     scope: &Scope,
