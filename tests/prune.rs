@@ -148,3 +148,32 @@ fn computes_are_deleted_only_when_asked_and_never_under_a_running_job() {
     );
     assert!(project.show()["computes"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_version_a_declared_job_still_uses_is_kept() {
+    let project = Project::empty();
+    project
+        .write("env.yml", KEEP)
+        .write(
+            "rows.yml",
+            "name: rows\nversion: 1\ntype: uri_file\npath: ./rows.csv\n",
+        )
+        .write("rows.csv", "a\n1\n")
+        .write(
+            "job.yml",
+            "command: cat ${{inputs.rows}}\nenvironment: azureml:keep:1\ninputs:\n  rows:\n    type: uri_file\n    path: azureml:rows:1\n",
+        );
+    let apply = project.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    // The data leaves the manifests; the job that ran on it (a no-op now) still names it.
+    project.remove("rows.yml");
+    let plan = project.run(&["plan", "--prune"]);
+    assert_eq!(plan.code, 0, "{}", plan.both());
+    assert!(plan.stdout.starts_with("No changes."), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("data.rows:1 left the manifests but a declared resource refers to it: kept"),
+        "{}",
+        plan.stdout
+    );
+}

@@ -322,7 +322,22 @@ impl<'n> Fields<'n> {
                     .at(&entry.key.loc)
                     .field(join(&self.path, key));
             if let Some(suggestion) = did_you_mean(key, self.allowed.iter().copied()) {
-                diagnostic = diagnostic.hint(format!("did you mean `{suggestion}`?"));
+                // A misspelt required key: one error here says it all, so the one about
+                // the required key being absent goes.
+                let missing = format!(
+                    "missing required key `{}` in {}",
+                    join(&self.path, suggestion),
+                    self.what
+                );
+                let before = problems.items.len();
+                problems
+                    .items
+                    .retain(|d| !(d.message == missing && d.loc.as_ref() == Some(&self.node.loc)));
+                diagnostic = diagnostic.hint(if problems.items.len() < before {
+                    format!("did you mean `{suggestion}`? It is required.")
+                } else {
+                    format!("did you mean `{suggestion}`?")
+                });
             }
             problems.push(diagnostic);
         }

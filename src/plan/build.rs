@@ -125,8 +125,14 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
     }
     let mut notes = Vec::new();
     if input.options.prune.any() {
-        let (pruned, prune_notes) =
-            super::prune::prune(input.options.prune, input.scope, snapshot, &changes);
+        let desired: Vec<&Value> = builder.objects.iter().map(|o| &o.body).collect();
+        let (pruned, prune_notes) = super::prune::prune(
+            input.options.prune,
+            input.scope,
+            snapshot,
+            &changes,
+            &desired,
+        );
         changes.extend(pruned);
         notes = prune_notes;
     }

@@ -53,17 +53,20 @@ impl Prune {
 const READ_ONLY: &[&str] = &["provisioningState", "environmentType"];
 
 /// The prune changes, and notes on what was left alone and why.
+///
+/// `desired` holds the bodies of everything declared, changed or not: an object one of them
+/// refers to (a data version a job reads, a compute it runs on) is kept.
 pub fn prune(
     prune: Prune,
     scope: &Scope,
     snapshot: &Snapshot,
     planned: &[Change],
+    desired: &[&Value],
 ) -> (Vec<Change>, Vec<String>) {
     let declared: BTreeSet<&str> = planned.iter().map(|c| c.address.as_str()).collect();
-    let references: String = planned
+    let references: String = desired
         .iter()
-        .flat_map(|c| &c.requests)
-        .filter_map(|r| r.body.as_ref().map(Value::to_string))
+        .map(|body| body.to_string())
         .collect::<Vec<_>>()
         .join("\n");
     let mut changes = Vec::new();

@@ -60,10 +60,11 @@ fn render_plan(plan: &Plan) -> String {
     if shown.is_empty() {
         let _ = writeln!(
             out,
-            "{} The {} matches the manifests ({} resources up to date).",
+            "{} The {} matches the manifests ({} resource{} up to date).",
             paint(STRONG, "No changes."),
             target_words(plan),
-            plan.summary.no_op
+            plan.summary.no_op,
+            if plan.summary.no_op == 1 { "" } else { "s" }
         );
         render_notes(&mut out, plan);
         return out;
@@ -347,7 +348,7 @@ mod tests {
         let text = strip(&render(&serde_json::to_value(&p).unwrap()).unwrap());
         assert_eq!(
             text,
-            "No changes. The local workspace matches the manifests (1 resources up to date).\n"
+            "No changes. The local workspace matches the manifests (1 resource up to date).\n"
         );
     }
 
