@@ -493,7 +493,10 @@ impl State {
                 self.decide(cell, Decision::Dropped, directive);
                 continue;
             }
-            if !pending_markdown.is_empty() {
+            // A parameters cell becomes the argument parser, which prints no cell of its
+            // own: the markdown above it goes with the next cell that does.
+            let parameters = cell.tags.iter().any(|tag| tag == "parameters");
+            if !pending_markdown.is_empty() && !parameters {
                 self.analysis
                     .comments
                     .insert(cell.index, pending_markdown.join("#\n"));

@@ -92,6 +92,15 @@ impl Live {
                         body["id"] = json!(scope.resource_id(&path));
                         self.objects.insert(path, body);
                     }
+                    "PATCH" if path.ends_with(crate::translate::api::TAGS_SUFFIX) => {
+                        let object = path.trim_end_matches(crate::translate::api::TAGS_SUFFIX);
+                        let tags = request.body.as_ref().unwrap()["properties"]["tags"]
+                            .as_object()
+                            .unwrap()
+                            .clone();
+                        let object = self.objects.get_mut(object).unwrap();
+                        object["tags"].as_object_mut().unwrap().extend(tags);
+                    }
                     "PATCH" => {
                         let scale = request
                             .body
@@ -348,12 +357,42 @@ fn compute_scale_settings_patch_in_place() {
         fields(&plan, "compute.cpu"),
         vec!["idle_time_before_scale_down", "max_instances"]
     );
-    assert_eq!(change.requests.len(), 1);
+    assert_eq!(change.requests.len(), 2);
     assert_eq!(change.requests[0].method, "PATCH");
     assert_eq!(
         change.requests[0].body.as_ref().unwrap(),
         &json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": 2, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT10M"}}}})
     );
+    // Then the Tags API records the specification now applied.
+    let tags = &change.requests[1];
+    assert_eq!(tags.method, "PATCH");
+    assert!(
+        tags.path
+            .ends_with("/computes/cpu/providers/Microsoft.Resources/tags/default"),
+        "{}",
+        tags.path
+    );
+    assert_eq!(tags.api_version, "2021-04-01");
+    let body = tags.body.as_ref().unwrap();
+    assert_eq!(body["operation"], "Merge");
+    assert_eq!(
+        body["properties"]["tags"]["amlops.spec"].as_str(),
+        change.desired_spec.as_deref()
+    );
+    live.record(&plan);
+    let recorded = plan.change("compute.cpu").unwrap().desired_spec.clone();
+    let again = Files::new(&[(
+        "c.yml",
+        &COMPUTE.replace(
+            "max_instances: 4",
+            "max_instances: 2\nidle_time_before_scale_down: 600",
+        ),
+    )])
+    .plan(&live)
+    .unwrap();
+    let change = again.change("compute.cpu").unwrap();
+    assert_eq!(change.action, Action::NoOp);
+    assert_eq!(change.applied_spec, recorded);
 }
 
 #[test]
@@ -364,8 +403,12 @@ fn a_patched_compute_plans_no_change_although_its_record_is_older() {
         "c.yml",
         &COMPUTE.replace("max_instances: 4", "max_instances: 2"),
     )]);
-    live.record(&scaled.plan(&live).unwrap());
-    // The PATCH carried no tags: the recorded specification is the first one.
+    // An older amlops sent the scale PATCH alone: the recorded specification is the first.
+    let mut patch_only = scaled.plan(&live).unwrap();
+    for change in &mut patch_only.changes {
+        change.requests.truncate(1);
+    }
+    live.record(&patch_only);
     let again = scaled.plan(&live).unwrap();
     assert_eq!(actions(&again), vec![("compute.cpu", Action::NoOp)]);
     // A compute amlops does not own yet is still adopted (its tags are written).
