@@ -62,7 +62,7 @@ fn every_broken_file_is_reported_with_its_place() {
         "did you mean `make`?",
         "automl.yml:1:7",
         "unsupported kind: AutoML job",
-        "5 errors in 4 files of 5 files",
+        "4 errors in 4 files of 5 files",
     ] {
         assert!(
             run.stderr.contains(expected),
@@ -90,7 +90,8 @@ fn json_reports_each_file() {
     assert_eq!(report["format_version"], "1");
     assert_eq!(report["valid"], false);
     assert_eq!(report["summary"]["files"], 5);
-    assert_eq!(report["summary"]["errors"], 5);
+    // The misspelt required key is one error, not also a missing `command`.
+    assert_eq!(report["summary"]["errors"], 4);
     let files = report["files"].as_array().expect("files");
     let by_name = |name: &str| {
         files
@@ -112,7 +113,11 @@ fn json_reports_each_file() {
         (diagnostic["line"].as_u64(), diagnostic["column"].as_u64()),
         (Some(1), Some(1))
     );
-    assert_eq!(diagnostic["hints"][0], "did you mean `command`?");
+    assert_eq!(
+        diagnostic["hints"][0],
+        "did you mean `command`? It is required."
+    );
+    assert_eq!(typo["diagnostics"].as_array().map(Vec::len), Some(1));
 }
 
 #[test]
