@@ -503,14 +503,7 @@ fn patch_compute(state: &State, scope: &Scope, target: &Target, body: &Value, fa
             let id = state.start_operation(scope, &path, Effect::Provision, fail);
             state.operation_headers(Reply::json(200, object), scope, &id, "compute", true, true)
         }
-        Err(e) => {
-            let reply: Reply = e.into();
-            if reply.status == 404 {
-                Reply::not_found(&describe(target))
-            } else {
-                reply
-            }
-        }
+        Err(e) => failed(e.into(), target),
     }
 }
 
@@ -526,14 +519,16 @@ fn patch_tags(state: &State, scope: &Scope, target: &Target, body: &Value) -> Re
     });
     match result {
         Ok(tags) => Reply::json(200, tags),
-        Err(e) => {
-            let reply: Reply = e.into();
-            if reply.status == 404 {
-                Reply::not_found(&describe(target))
-            } else {
-                reply
-            }
-        }
+        Err(e) => failed(e.into(), target),
+    }
+}
+
+/// A store error as ARM words it: a missing object is named as the route names it.
+fn failed(reply: Reply, target: &Target) -> Reply {
+    if reply.status == 404 {
+        Reply::not_found(&describe(target))
+    } else {
+        reply
     }
 }
 

@@ -342,15 +342,14 @@ const COMPUTE: &str = "name: cpu\ntype: amlcompute\nsize: STANDARD_DS3_v2\nmax_i
 fn compute_scale_settings_patch_in_place() {
     let mut live = Live::default();
     live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
-    let plan = Files::new(&[(
+    let scaled = Files::new(&[(
         "c.yml",
         &COMPUTE.replace(
             "max_instances: 4",
             "max_instances: 2\nidle_time_before_scale_down: 600",
         ),
-    )])
-    .plan(&live)
-    .unwrap();
+    )]);
+    let plan = scaled.plan(&live).unwrap();
     let change = plan.change("compute.cpu").unwrap();
     assert_eq!(change.action, Action::Update);
     assert_eq!(
@@ -381,15 +380,7 @@ fn compute_scale_settings_patch_in_place() {
     );
     live.record(&plan);
     let recorded = plan.change("compute.cpu").unwrap().desired_spec.clone();
-    let again = Files::new(&[(
-        "c.yml",
-        &COMPUTE.replace(
-            "max_instances: 4",
-            "max_instances: 2\nidle_time_before_scale_down: 600",
-        ),
-    )])
-    .plan(&live)
-    .unwrap();
+    let again = scaled.plan(&live).unwrap();
     let change = again.change("compute.cpu").unwrap();
     assert_eq!(change.action, Action::NoOp);
     assert_eq!(change.applied_spec, recorded);
