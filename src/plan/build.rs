@@ -63,6 +63,9 @@ impl Default for PlanOptions {
     }
 }
 
+/// How the reason of a `rerun: never` job that changed since its run ends.
+const UNSUBMITTED: &str = "and changes since are not submitted";
+
 pub struct PlanInput<'a> {
     pub resources: &'a [Resource],
     pub artifacts: &'a Artifacts,
@@ -123,7 +126,18 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
             blast_radius(change, input.scope, snapshot);
         }
     }
-    let mut notes = Vec::new();
+    // A `rerun: never` job whose manifest changed is a no-op, which a plan does not list:
+    // say so, or the edit would vanish without a word.
+    let mut notes: Vec<String> = changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp)
+        .filter_map(|c| {
+            let reason = c.reason.as_deref()?;
+            reason
+                .ends_with(UNSUBMITTED)
+                .then(|| format!("{}: {reason}", c.address))
+        })
+        .collect();
     if input.options.prune.any() {
         let desired: Vec<&Value> = builder.objects.iter().map(|o| &o.body).collect();
         let (pruned, prune_notes) = super::prune::prune(
@@ -134,7 +148,7 @@ pub fn plan(input: &PlanInput<'_>, snapshot: &Snapshot) -> Outcome {
             &desired,
         );
         changes.extend(pruned);
-        notes = prune_notes;
+        notes.extend(prune_notes);
     }
     match order(changes) {
         Ok(changes) => Outcome::Ready(Plan {
@@ -1427,7 +1441,7 @@ impl<'a> Builder<'a> {
             .map(str::to_owned);
         let changed = last_name != desired.name;
         change.reason = Some(if changed {
-            format!("rerun: never; {last_name} ran, and changes since are not submitted")
+            format!("rerun: never; {last_name} ran, {UNSUBMITTED}")
         } else {
             format!("rerun: never; {last_name} ran")
         });

@@ -612,6 +612,11 @@ fn rerun_never_submits_once_and_then_keeps_the_job_whatever_changes() {
         "{:?}",
         kept.reason
     );
+    assert_eq!(
+        edited.notes,
+        vec![format!("job.train: {}", kept.reason.as_deref().unwrap())],
+        "the unsubmitted edit is said"
+    );
     // The same edit under the default policy is a new submission.
     let default = Files::new(&[
         ("env.yml", ENV),
