@@ -1255,18 +1255,24 @@ impl<'a> Builder<'a> {
             return change;
         }
         change.action = Action::Update;
-        let puts = change
-            .fields
-            .iter()
-            .any(|f| normalize::mutability(desired.kind, &f.path) == Mutability::Put);
-        if puts {
-            change.reason = Some("tags or description changed".into());
+        if change.fields.iter().any(|f| f.path == "description") {
+            // The contract changes a compute's description in place only by a PUT of the
+            // whole compute, which Azure takes as an update when nothing else changed.
+            change.reason = Some("its description changes in place".into());
             let body = merge_foreign_tags(&desired.body, live, "/tags");
             change
                 .requests
                 .push(self.request("PUT", desired, Some(body)));
-        } else {
-            change.reason = Some("scale settings change in place".into());
+            return change;
+        }
+        let scaled = change
+            .fields
+            .iter()
+            .any(|f| normalize::mutability(desired.kind, &f.path) == Mutability::Patch);
+        let retagged = change.fields.iter().any(|f| f.path.starts_with("tags."));
+        let mut reasons = Vec::new();
+        if scaled {
+            reasons.push("scale settings change in place");
             let scale = desired
                 .body
                 .pointer("/properties/properties/scaleSettings")
@@ -1276,22 +1282,32 @@ impl<'a> Builder<'a> {
             change
                 .requests
                 .push(self.request("PATCH", desired, Some(patch)));
-            // The scale PATCH cannot carry tags: the Tags API records the specification
-            // now applied, so that a later out-of-band edit reads as drift.
-            if let Some(owned) = own_tags(&desired.body, "/tags") {
-                change.requests.push(Request {
-                    method: "PATCH".into(),
-                    path: format!(
-                        "{}{}",
-                        self.scope().resource_id(&desired.path),
-                        api::TAGS_SUFFIX
-                    ),
-                    api_version: api::TAGS.into(),
-                    body: Some(json!({"operation": "Merge", "properties": {"tags": owned}})),
-                    secret_body: None,
-                });
-            }
         }
+        if retagged {
+            reasons.push("tags change in place");
+        }
+        // The scale PATCH cannot carry tags, and a PUT would send the whole compute again:
+        // ARM's Tags API merges the manifests' tags (amlops' own among them, recording the
+        // specification now applied) and keeps the tags others set.
+        if let Some(tags) = desired
+            .body
+            .pointer("/tags")
+            .and_then(Value::as_object)
+            .filter(|t| !t.is_empty())
+        {
+            change.requests.push(Request {
+                method: "PATCH".into(),
+                path: format!(
+                    "{}{}",
+                    self.scope().resource_id(&desired.path),
+                    api::TAGS_SUFFIX
+                ),
+                api_version: api::TAGS.into(),
+                body: Some(json!({"operation": "Merge", "properties": {"tags": tags}})),
+                secret_body: None,
+            });
+        }
+        change.reason = Some(reasons.join("; "));
         change
     }
 
@@ -1532,18 +1548,6 @@ impl Job {
             _ => None,
         }
     }
-}
-
-/// The `amlops.*` tags of a body, when it has any.
-fn own_tags(body: &Value, pointer: &str) -> Option<Map<String, Value>> {
-    let owned: Map<String, Value> = body
-        .pointer(pointer)?
-        .as_object()?
-        .iter()
-        .filter(|(k, _)| k.starts_with(tags::PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!owned.is_empty()).then_some(owned)
 }
 
 /// The kind, name and version of a declared (named) asset.
