@@ -136,3 +136,39 @@ fn valid_manifests_exit_zero() {
     let single = amlops(&["validate", "pipeline.yml"], project.path());
     assert_eq!(single.code, 0, "{}", single.both());
 }
+
+#[test]
+fn linked_folders_are_read_once_and_never_outside_the_directory() {
+    let project = Project::empty();
+    project.write("job.yml", JOB).write("a/keep.txt", "");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("elsewhere.yml"),
+        "name: elsewhere\nversion: 1\nimage: python:3.11\n",
+    )
+    .unwrap();
+    // Two links back to the root: a loop that must neither hang nor declare the job twice.
+    std::os::unix::fs::symlink("..", project.path().join("a/x")).unwrap();
+    std::os::unix::fs::symlink("..", project.path().join("a/y")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), project.path().join("a/out")).unwrap();
+    let run = project.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.stderr.contains("valid: 1 resource in 1 file"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("skipped the linked folder a/x: its folder")
+            && run.stderr.contains("a link loop"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("skipped the linked folder a/out: it leads out of the manifest directory"),
+        "{}",
+        run.stderr
+    );
+}

@@ -25,7 +25,13 @@ pub fn run(args: FmtArgs) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     for path in &args.paths {
         if path.is_dir() {
-            find_kdl(path, &mut files)?;
+            let mut skipped = amlops::diag::Diagnostics::default();
+            files.extend(amlops::manifest::find_files(
+                path,
+                &|name| name.ends_with(".kdl"),
+                &mut skipped,
+            ));
+            ui::diagnostics(&skipped.items);
         } else if path.exists() {
             files.push(path.clone());
         } else {
@@ -84,27 +90,6 @@ fn summary(files: usize, unformatted: usize, invalid: usize, check: bool) -> Str
         summary.push_str(&format!(", {invalid} left as they are (problems above)"));
     }
     summary
-}
-
-/// KDL files under `dir`, skipping hidden entries and amlops' own state.
-fn find_kdl(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", display_path(dir)))?;
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "node_modules" || name == "target" {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            find_kdl(&path, files)?;
-        } else if name.ends_with(".kdl") {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Replaces `path` by `text` in one step, so an interrupted run leaves the old file whole.

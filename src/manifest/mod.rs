@@ -317,30 +317,103 @@ fn skip_project_files(files: &mut Vec<PathBuf>, root: &Path, diagnostics: &mut D
 
 /// Finds YAML and KDL files under `dir`, skipping hidden entries and amlops' own state.
 fn discover(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Diagnostics) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            diagnostics.push(Diagnostic::error(format!(
-                "cannot read directory {}: {e}",
-                display_path(dir)
-            )));
-            return;
-        }
+    let wanted =
+        |name: &str| name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".kdl");
+    files.extend(
+        find_files(dir, &wanted, diagnostics)
+            .into_iter()
+            .map(|p| normalize(&p)),
+    );
+}
+
+/// Files under `dir` whose names `wanted` accepts, skipping hidden entries, `node_modules`,
+/// `__pycache__` and `target`. A linked folder is read when it stays inside `dir` and is not
+/// read already; a link that leaves `dir`, or that would read a folder twice (a loop), is
+/// skipped with a warning.
+pub fn find_files(
+    dir: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+    diagnostics: &mut Diagnostics,
+) -> Vec<PathBuf> {
+    let mut walk = Walk {
+        root: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        visited: std::collections::HashSet::new(),
+        files: Vec::new(),
+        wanted,
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "node_modules" || name == "__pycache__" {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
+    walk.visited.insert(walk.root.clone());
+    walk.folder(dir, diagnostics);
+    walk.files
+}
+
+struct Walk<'w> {
+    /// The folder searched, with its links resolved.
+    root: PathBuf,
+    /// Folders read, with their links resolved.
+    visited: std::collections::HashSet<PathBuf>,
+    files: Vec<PathBuf>,
+    wanted: &'w dyn Fn(&str) -> bool,
+}
+
+impl Walk<'_> {
+    fn folder(&mut self, dir: &Path, diagnostics: &mut Diagnostics) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(format!(
+                    "cannot read directory {}: {e}",
+                    display_path(dir)
+                )));
+                return;
+            }
         };
-        if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
-            discover(&path, files, diagnostics);
-        } else if name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".kdl") {
-            files.push(normalize(&path));
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.')
+                || matches!(name.as_ref(), "node_modules" | "__pycache__" | "target")
+            {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                if self.visited.insert(real) {
+                    self.folder(&path, diagnostics);
+                }
+            } else if kind.is_symlink() && path.is_dir() {
+                self.linked_folder(&path, diagnostics);
+            } else if (self.wanted)(&name) {
+                self.files.push(path);
+            }
+        }
+    }
+
+    fn linked_folder(&mut self, path: &Path, diagnostics: &mut Diagnostics) {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return;
+        };
+        let skipped = |why: String| {
+            Diagnostic::warning(format!(
+                "skipped the linked folder {}: {why}",
+                display_path(path)
+            ))
+        };
+        if !real.starts_with(&self.root) {
+            diagnostics.push(skipped(format!(
+                "it leads out of the manifest directory, to {}",
+                real.display()
+            )));
+        } else if !self.visited.insert(real.clone()) {
+            diagnostics.push(skipped(format!(
+                "its folder {} is read already (a link loop, or a second way in)",
+                display_path(&real)
+            )));
+        } else {
+            self.folder(path, diagnostics);
         }
     }
 }
