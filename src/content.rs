@@ -124,6 +124,11 @@ fn ignore_rules(root: &Path) -> Result<Option<ignore::gitignore::Gitignore>, Con
 
 const MAX_DEPTH: usize = 64;
 
+/// amlops' own state (the local workspace, the emulator's certificate) is never content: a
+/// `code: .` beside the manifests would otherwise hash, and upload, the workspace database
+/// that apply itself changes.
+const STATE_DIR: &str = ".amlops";
+
 fn walk(
     root: &Path,
     dir: &Path,
@@ -142,6 +147,9 @@ fn walk(
     for entry in entries {
         let entry = entry.map_err(io_error(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name == STATE_DIR {
+            continue;
+        }
         let relative = if prefix.is_empty() {
             name.clone()
         } else {

@@ -225,3 +225,22 @@ jobs:
         apply.both()
     );
 }
+
+#[test]
+fn code_beside_the_manifests_leaves_the_workspace_out() {
+    let project = support::Project::empty();
+    project.write(
+        "job.yml",
+        "command: ls -a\ncode: .\nenvironment:\n  image: python:3.11\n",
+    );
+    let first = project.run(&["apply", "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}", first.both());
+    assert!(
+        !first.both().contains(".amlops"),
+        "the snapshot holds the workspace: {}",
+        first.both()
+    );
+    let again = project.run(&["apply", "--auto-approve"]);
+    assert_eq!(again.code, 0, "{}", again.both());
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+}
