@@ -19,6 +19,17 @@ pub const COMPUTE_TYPES: &[&str] = &[
     "kubernetes",
 ];
 
+/// Whether a name can stand as one segment of a request path without changing which
+/// resource the path addresses.
+pub fn safe_in_path(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '?' | '#' | '%') || c.is_control())
+}
+
 /// Compute names as Azure accepts them: 3 to 24 letters, digits and `-`, a letter first, not
 /// ending in `-<digits>`.
 pub fn valid_compute_name(name: &str) -> bool {
@@ -75,6 +86,19 @@ pub fn read_compute(node: &Node, problems: &mut Problems) -> Option<Compute> {
     fields.finish(problems);
 
     let name = name?;
+    if !safe_in_path(&name.value) {
+        // The name is a segment of every request's path: one that could leave it (`/`,
+        // `..`, `?`, `#`, `%`) would address another resource.
+        problems.push(
+            Diagnostic::error(format!(
+                "`{}` cannot be a compute name: it would change the path of the requests amlops sends (Azure accepts 3 to 24 letters, digits and `-`, starting with a letter)",
+                name.value.escape_debug()
+            ))
+            .at(&name.loc)
+            .field("name"),
+        );
+        return None;
+    }
     if !valid_compute_name(&name.value) {
         // `az ml` leaves the name to Azure, which refuses it; amlops says so before.
         problems.push(
@@ -496,6 +520,26 @@ pub fn read_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_would_change_a_request_path_are_refused() {
+        for ok in ["cpu-cluster", "<ATTACHED_SPARK_POOL_NAME>", "a.b"] {
+            assert!(safe_in_path(ok), "{ok}");
+        }
+        for bad in [
+            "zz/../cpu",
+            "..",
+            ".",
+            "a?b",
+            "a#b",
+            "a%2Fb",
+            "a\\b",
+            "a\nb",
+            "",
+        ] {
+            assert!(!safe_in_path(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn compute_names() {
