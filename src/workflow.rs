@@ -144,6 +144,7 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
             Outcome::Ready(mut plan) => {
                 annotate_origins(&mut plan, request.manifest);
                 redact_secrets(&mut plan, &request.manifest.secrets);
+                redact_sensitive_fields(&mut plan, &request.manifest.sensitive_variables);
                 return Ok(plan);
             }
             Outcome::Invalid(diagnostics) => return Err(PlanError::Invalid(diagnostics)),
@@ -217,6 +218,23 @@ pub fn redact_secrets(plan: &mut Plan, secrets: &[String]) {
                 let wire = request.secret_body.take().unwrap_or_else(|| body.clone());
                 request.body = Some(masked(body, secrets));
                 request.secret_body = Some(wire);
+            }
+        }
+    }
+}
+
+/// Hides both sides of every field a sensitive variable set: the live value may be the
+/// secret's previous value, which [`redact_secrets`] cannot recognise.
+pub fn redact_sensitive_fields(plan: &mut Plan, sensitive: &std::collections::BTreeSet<String>) {
+    for field in plan.changes.iter_mut().flat_map(|c| &mut c.fields) {
+        let secret = field
+            .from
+            .as_ref()
+            .and_then(|o| o.variable.as_ref())
+            .is_some_and(|v| sensitive.contains(v));
+        if secret {
+            for value in [&mut field.before, &mut field.after].into_iter().flatten() {
+                *value = serde_json::Value::String(SENSITIVE.into());
             }
         }
     }

@@ -2,6 +2,8 @@
 //! the quickstart in KDL plans as it does in YAML, errors point into the files, and `fmt`,
 //! `convert` and `targets` do what they say.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -640,4 +642,43 @@ fn sensitive_variables_never_show() {
     let listing = String::from_utf8(listing.stdout).unwrap();
     assert!(!listing.contains(SECRET), "{listing}");
     assert!(listing.contains("(sensitive)"), "{listing}");
+}
+
+#[test]
+fn a_sensitive_variables_previous_value_is_never_shown() {
+    let project = support::Project::empty();
+    project
+        .write(
+            "amlops.kdl",
+            "project \"secrets\"\nvariable \"token\" type=\"string\" default=\"OLD-SECRET-VALUE\" sensitive=#true\n",
+        )
+        .write(
+            "c.yml",
+            "name: cpu-cluster\ntype: amlcompute\ntags:\n  token: ${var.token}\n",
+        );
+    let apply = project.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    let plan_file = project.path().join("plan.json");
+    let runs = [
+        project.run(&["plan", "--var", "token=NEW-SECRET-VALUE"]),
+        project.run(&["plan", "--json", "--var", "token=NEW-SECRET-VALUE"]),
+        project.run(&["drift", "--var", "token=NEW-SECRET-VALUE"]),
+        project.run(&["drift", "--json", "--var", "token=NEW-SECRET-VALUE"]),
+        project.run(&[
+            "plan",
+            "--var",
+            "token=NEW-SECRET-VALUE",
+            "-o",
+            plan_file.to_str().unwrap(),
+        ]),
+    ];
+    assert!(
+        runs[0].stdout.contains("~ tags.token: \"(sensitive)\" → \"(sensitive)\""),
+        "{}",
+        runs[0].stdout
+    );
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    for text in runs.iter().map(support::Run::both).chain([saved]) {
+        assert!(!text.contains("SECRET-VALUE"), "a secret is shown:\n{text}");
+    }
 }

@@ -54,6 +54,9 @@ pub struct Manifest {
     pub origins: BTreeMap<Address, Vec<(String, ValueOrigin)>>,
     /// Values of sensitive variables the manifests may hold: never shown in plans.
     pub secrets: Vec<String>,
+    /// Names of the sensitive variables: a field one of them set is never shown, live
+    /// value included (it may hold the secret's previous value).
+    pub sensitive_variables: std::collections::BTreeSet<String>,
 }
 
 impl Manifest {
@@ -226,6 +229,12 @@ pub fn load_with(paths: &[PathBuf], inputs: &Inputs) -> Manifest {
     let mut manifest = Manifest {
         root: root_of(paths),
         secrets: inputs.variables.secrets(),
+        sensitive_variables: inputs
+            .variables
+            .values()
+            .filter(|(_, v)| v.sensitive)
+            .map(|(name, _)| name.clone())
+            .collect(),
         ..Manifest::default()
     };
     let mut files = Vec::new();
