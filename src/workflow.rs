@@ -145,6 +145,7 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
                 annotate_origins(&mut plan, request.manifest);
                 redact_secrets(&mut plan, &request.manifest.secrets);
                 redact_sensitive_fields(&mut plan, &request.manifest.sensitive_variables);
+                redact_signatures(&mut plan);
                 return Ok(plan);
             }
             Outcome::Invalid(diagnostics) => return Err(PlanError::Invalid(diagnostics)),
@@ -240,6 +241,80 @@ pub fn redact_sensitive_fields(plan: &mut Plan, sensitive: &std::collections::BT
     }
 }
 
+/// Hides the signature of every shared access signature a plan shows (a data asset's `path`
+/// may be a blob URL with a SAS): the `sig` parameter is a credential. Request bodies keep it
+/// in memory only, as for sensitive variables.
+pub fn redact_signatures(plan: &mut Plan) {
+    for change in &mut plan.changes {
+        for field in &mut change.fields {
+            for value in [&mut field.before, &mut field.after].into_iter().flatten() {
+                mask_signatures(value);
+            }
+        }
+        for request in &mut change.requests {
+            let Some(body) = &request.body else { continue };
+            let mut shown = body.clone();
+            if mask_signatures(&mut shown) {
+                let wire = request.secret_body.take().unwrap_or_else(|| body.clone());
+                request.body = Some(shown);
+                request.secret_body = Some(wire);
+            }
+        }
+    }
+}
+
+/// Replaces the value of each URL's `sig` query parameter in `value`; says whether any was.
+fn mask_signatures(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => match without_signature(text) {
+            Some(masked) => {
+                *text = masked;
+                true
+            }
+            None => false,
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, v| mask_signatures(v) | any),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |any, v| mask_signatures(v) | any),
+        _ => false,
+    }
+}
+
+/// `text` with the value of every `sig=` query parameter of a URL in it replaced, or `None`
+/// when it holds none.
+pub fn without_signature(text: &str) -> Option<String> {
+    if !text.contains("://") {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut found = false;
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("sig=").map(|i| from + i) {
+        from = at + 4;
+        if !matches!(text[..at].chars().next_back(), Some('?' | '&')) {
+            continue;
+        }
+        let end = text[from..]
+            .find(|c: char| matches!(c, '&' | '#' | '"' | '\'') || c.is_whitespace())
+            .map_or(text.len(), |i| from + i);
+        out.push_str(&text[rest..from]);
+        out.push_str(SENSITIVE);
+        rest = end;
+        from = end;
+        found = true;
+    }
+    found.then(|| {
+        out.push_str(&text[rest..]);
+        out
+    })
+}
+
 fn holds_secret(value: &serde_json::Value, secrets: &[String]) -> bool {
     use serde_json::Value;
     match value {
@@ -288,6 +363,22 @@ pub fn project_name(root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_access_signatures_are_hidden() {
+        assert_eq!(
+            without_signature("https://a.blob.core.windows.net/c/f.csv?sv=2023&sig=AB%2Fc%3D&se=x")
+                .as_deref(),
+            Some("https://a.blob.core.windows.net/c/f.csv?sv=2023&sig=(sensitive)&se=x")
+        );
+        assert_eq!(
+            without_signature("see https://h/x?SIG=abc and https://h/y?a=1&sig=def").as_deref(),
+            Some("see https://h/x?SIG=(sensitive) and https://h/y?a=1&sig=(sensitive)")
+        );
+        assert_eq!(without_signature("https://h/design?x=1"), None);
+        assert_eq!(without_signature("https://h/a?xsig=1"), None);
+        assert_eq!(without_signature("sig=plain text"), None);
+    }
 
     #[test]
     fn secrets_are_redacted_where_shown_and_kept_for_the_wire() {

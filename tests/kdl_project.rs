@@ -673,7 +673,9 @@ fn a_sensitive_variables_previous_value_is_never_shown() {
         ]),
     ];
     assert!(
-        runs[0].stdout.contains("~ tags.token: \"(sensitive)\" → \"(sensitive)\""),
+        runs[0]
+            .stdout
+            .contains("~ tags.token: \"(sensitive)\" → \"(sensitive)\""),
         "{}",
         runs[0].stdout
     );

@@ -125,3 +125,37 @@ fn anything_else_is_not_a_plan() {
         apply.stderr
     );
 }
+
+#[test]
+fn a_shared_access_signature_is_never_shown_nor_saved_but_still_sent() {
+    let project = Project::empty();
+    project.write(
+        "blob.yml",
+        "name: blob\nversion: 1\ntype: uri_file\npath: \"https://acct.blob.core.windows.net/c/f.csv?sv=2023-01-01&sig=SIGNATURE-VALUE%3D&se=2030\"\n",
+    );
+    let plan_file = project.path().join("saved.json");
+    let shown = [
+        project.run(&["plan"]),
+        project.run(&["plan", "--json"]),
+        project.run(&["plan", "--format", "markdown"]),
+        project.run(&["plan", "-o", plan_file.to_str().unwrap()]),
+    ];
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    for text in shown.iter().map(support::Run::both).chain([saved]) {
+        assert!(!text.contains("SIGNATURE-VALUE"), "{text}");
+    }
+    let apply = support::amlops(
+        &["apply", plan_file.to_str().unwrap(), "--auto-approve"],
+        project.path(),
+    );
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    // What was stored is the real address: the next plan sees no change.
+    let again = project.run(&["plan"]);
+    assert!(again.stdout.starts_with("No changes."), "{}", again.both());
+    let drift = project.run(&["drift", "--json"]);
+    assert!(
+        !drift.both().contains("SIGNATURE-VALUE"),
+        "{}",
+        drift.both()
+    );
+}
