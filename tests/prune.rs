@@ -177,3 +177,33 @@ fn a_version_a_declared_job_still_uses_is_kept() {
         plan.stdout
     );
 }
+
+#[test]
+fn an_unversioned_asset_that_comes_back_unchanged_is_restored_without_an_upload() {
+    let project = Project::empty();
+    let data = "name: rows\ntype: uri_file\npath: ./rows.csv\n";
+    project.write("rows.yml", data).write("rows.csv", "a\n1\n");
+    assert_eq!(project.run(&["apply", "--auto-approve"]).code, 0);
+    project.remove("rows.yml");
+    let prune = project.run(&["apply", "--auto-approve", "--prune"]);
+    assert_eq!(prune.code, 0, "{}", prune.both());
+    project.write("rows.yml", data);
+    let plan = project.run(&["plan", "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let change = &plan["changes"][0];
+    assert_eq!(
+        (&change["address"], &change["action"], &change["version"]),
+        (&json!("data.rows"), &json!("restore"), &json!("1")),
+        "{change}"
+    );
+    assert!(change.get("uploads").is_none(), "{change}");
+    let apply = project.run(&["apply", "--auto-approve"]);
+    assert!(
+        apply
+            .stderr
+            .contains("Apply complete: 1 change made, 0 uploads."),
+        "{}",
+        apply.both()
+    );
+    assert_eq!(versions(&project, "data", "rows").len(), 1);
+}

@@ -410,7 +410,13 @@ impl<'a> Builder<'a> {
                 content_version(kind, &content, self.scope()),
                 Versioning::Derived,
             ),
-            _ => match self.snapshot.latest(kind, name) {
+            _ => match self.snapshot.latest(kind, name).or_else(|| {
+                // An asset that left the manifests was archived (`--prune`); the same
+                // content coming back restores that version rather than making a new one.
+                self.snapshot
+                    .newest(kind, name)
+                    .filter(|newest| super::snapshot::is_archived(newest))
+            }) {
                 Some(live) if same_content(kind, &content, live, self.scope()) => {
                     let version = super::snapshot::version_of(live)
                         .unwrap_or_default()
@@ -1112,7 +1118,18 @@ impl<'a> Builder<'a> {
     fn compare(&self) -> Vec<Change> {
         self.objects
             .iter()
-            .map(|desired| self.compare_one(desired))
+            .map(|desired| {
+                let mut change = self.compare_one(desired);
+                // Content is uploaded for what is created from it; a version that exists
+                // (restored, retagged, unchanged) already points at its stored copy.
+                if !matches!(
+                    change.action,
+                    Action::Create | Action::NewVersion | Action::Submit | Action::Replace
+                ) {
+                    change.uploads.clear();
+                }
+                change
+            })
             .collect()
     }
 

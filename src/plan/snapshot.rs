@@ -99,11 +99,12 @@ impl Snapshot {
         self.versions(kind, name)
             .iter()
             .filter(|v| !is_archived(v))
-            .max_by(|a, b| {
-                created_at(a)
-                    .cmp(created_at(b))
-                    .then_with(|| numeric(version_of(a)).cmp(&numeric(version_of(b))))
-            })
+            .max_by(newer)
+    }
+
+    /// The newest version, archived or not.
+    pub fn newest(&self, kind: Kind, name: &str) -> Option<&Value> {
+        self.versions(kind, name).iter().max_by(newer)
     }
 
     /// The next integer version: one more than the largest integer version in use, archived
@@ -115,6 +116,13 @@ impl Snapshot {
             .max()
             .map_or(1, |n| n + 1)
     }
+}
+
+/// Orders versions by creation, then by number.
+fn newer(a: &&Value, b: &&Value) -> std::cmp::Ordering {
+    created_at(a)
+        .cmp(created_at(b))
+        .then_with(|| numeric(version_of(a)).cmp(&numeric(version_of(b))))
 }
 
 /// The version string of a version object (its `name`).
