@@ -207,3 +207,38 @@ fn an_unversioned_asset_that_comes_back_unchanged_is_restored_without_an_upload(
     );
     assert_eq!(versions(&project, "data", "rows").len(), 1);
 }
+
+#[test]
+fn a_compute_another_project_owns_is_a_conflict_not_a_takeover() {
+    let workspace = tempfile::tempdir().unwrap();
+    let data_dir = workspace.path().to_str().unwrap();
+    let first = Project::empty();
+    first.write("amlops.kdl", "project \"team-a\"\n");
+    first.write(
+        "c.yml",
+        "name: shared-cpu\ntype: amlcompute\nmax_instances: 2\n",
+    );
+    let apply = first.run(&["apply", "--auto-approve", "--data-dir", data_dir]);
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    let second = Project::empty();
+    second.write("amlops.kdl", "project \"team-b\"\n");
+    second.write(
+        "c.yml",
+        "name: shared-cpu\ntype: amlcompute\nmax_instances: 9\n",
+    );
+    let plan = second.run(&["plan", "--data-dir", data_dir]);
+    assert_eq!(plan.code, 1, "{}", plan.both());
+    assert!(
+        plan.stdout
+            .contains("conflict: it belongs to another amlops project, `team-a`"),
+        "{}",
+        plan.stdout
+    );
+    let drift = second.run(&["drift", "--data-dir", data_dir]);
+    assert_eq!(drift.code, 4, "{}", drift.both());
+    let apply = second.run(&["apply", "--auto-approve", "--data-dir", data_dir]);
+    assert_eq!(apply.code, 1, "{}", apply.both());
+    // Still team-a's, with team-a's size.
+    let again = first.run(&["plan", "--data-dir", data_dir]);
+    assert!(again.stdout.starts_with("No changes."), "{}", again.both());
+}

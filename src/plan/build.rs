@@ -1221,6 +1221,17 @@ impl<'a> Builder<'a> {
             change.action = Action::NoOp;
             return change;
         }
+        if let Some(owner) = self.foreign_owner(desired.kind, live) {
+            change.action = Action::Conflict;
+            change.reason = Some(format!(
+                "it belongs to another amlops project, `{owner}`, which declares it as {}",
+                owned_address(desired.kind, live).unwrap_or("(unknown)")
+            ));
+            change.hint = Some(format!(
+                "declare it in one project only; if this directory is `{owner}` under a new name, set `project \"{owner}\"` in amlops.kdl"
+            ));
+            return change;
+        }
         let replace: Vec<&FieldChange> = change
             .fields
             .iter()
@@ -1355,6 +1366,16 @@ impl<'a> Builder<'a> {
         matches!(fields, [only] if only.path == format!("tags.{}", tags::SPEC))
             && owned(tags::PROJECT, self.input.project)
             && owned(tags::ADDRESS, &desired.address)
+    }
+
+    /// The other amlops project that owns `live`, when one does: writing to it would take
+    /// it over, so the plan refuses instead.
+    fn foreign_owner<'v>(&self, kind: Kind, live: &'v Value) -> Option<&'v str> {
+        if !self.input.options.ownership_tags {
+            return None;
+        }
+        let owner = live_tags(kind, live)?.get(tags::PROJECT)?.as_str()?;
+        (owner != self.input.project).then_some(owner)
     }
 
     fn compare_job(
@@ -1565,6 +1586,21 @@ impl Job {
             _ => None,
         }
     }
+}
+
+/// The tags of a live object: top-level for computes, in the properties for the rest.
+fn live_tags(kind: Kind, live: &Value) -> Option<&Map<String, Value>> {
+    let pointer = if kind == Kind::Compute {
+        "/tags"
+    } else {
+        "/properties/tags"
+    };
+    live.pointer(pointer)?.as_object()
+}
+
+/// The address a live object's owner declares it as.
+fn owned_address(kind: Kind, live: &Value) -> Option<&str> {
+    live_tags(kind, live)?.get(tags::ADDRESS)?.as_str()
 }
 
 /// The kind, name and version of a declared (named) asset.

@@ -28,12 +28,13 @@ fn target_words(report: &DriftReport) -> String {
     }
 }
 
-fn state_words(state: DriftState) -> &'static str {
-    match state {
+fn state_words(entry: &DriftEntry) -> &'static str {
+    match entry.state {
         DriftState::InSync => "in sync",
         DriftState::Pending => "manifest changes to apply",
         DriftState::Drifted => "changed out of band",
-        DriftState::Conflict => "version conflict",
+        DriftState::Conflict if entry.kind.is_versioned() => "version conflict",
+        DriftState::Conflict => "conflict",
     }
 }
 
@@ -71,7 +72,7 @@ pub fn human(serialised: &Value) -> Result<String, serde_json::Error> {
             DriftState::Drifted | DriftState::Conflict => DRIFT,
             _ => PENDING,
         };
-        let mut what = state_words(entry.state).to_owned();
+        let mut what = state_words(entry).to_owned();
         if let Some(reason) = &entry.reason {
             let _ = write!(what, ": {reason}");
         }
@@ -140,7 +141,7 @@ pub fn markdown(serialised: &Value) -> Result<String, serde_json::Error> {
             out,
             "| `{}` | {} | {} |",
             entry.address,
-            state_words(entry.state),
+            state_words(entry),
             fields.join(", ")
         );
     }
@@ -150,7 +151,7 @@ pub fn markdown(serialised: &Value) -> Result<String, serde_json::Error> {
             out,
             "<details><summary><code>{}</code>: {}</summary>\n",
             entry.address,
-            state_words(entry.state)
+            state_words(entry)
         );
         let _ = writeln!(out, "```diff");
         for field in &entry.fields {
