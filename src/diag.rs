@@ -226,7 +226,7 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(out, "{label}: {}", self.message);
+        let _ = writeln!(out, "{label}: {}", visible(&self.message));
         if let Some(loc) = &self.loc {
             render_snippet(&mut out, loc, self.field.as_deref());
         } else if let Some(path) = &self.path {
@@ -236,7 +236,7 @@ impl Diagnostic {
             let _ = writeln!(out, "   = note: {label} at {}", loc.position());
         }
         for hint in &self.hints {
-            let _ = writeln!(out, "   = help: {hint}");
+            let _ = writeln!(out, "   = help: {}", visible(hint));
         }
         out
     }
@@ -263,7 +263,12 @@ fn render_snippet(out: &mut String, loc: &Loc, field: Option<&str>) {
     let pad = " ".repeat(number.len());
     match field {
         Some(field) => {
-            let _ = writeln!(out, "{pad}--> {} (field `{field}`)", loc.position());
+            let _ = writeln!(
+                out,
+                "{pad}--> {} (field `{}`)",
+                loc.position(),
+                visible(field)
+            );
         }
         None => {
             let _ = writeln!(out, "{pad}--> {}", loc.position());
@@ -272,18 +277,81 @@ fn render_snippet(out: &mut String, loc: &Loc, field: Option<&str>) {
     let Some(text) = loc.file.line_text(loc.line) else {
         return;
     };
-    let text = text.replace('\t', " ");
+    // Each character as shown: invisible and control characters spelt out, so that what
+    // the caret points at can be seen (and a bidirectional override cannot reorder the line).
+    let shown: Vec<String> = text.chars().map(shown_char).collect();
+    let width = |chars: &[String]| chars.iter().map(|c| c.chars().count()).sum::<usize>();
+    let count = shown.len();
+    let start = (loc.column.saturating_sub(1) as usize).min(count);
+    let end = (start + loc.len.max(1) as usize).min(count).max(start);
+    // A long line is cut to a window around the caret.
+    let (from, to) = if count <= SNIPPET_WIDTH {
+        (0, count)
+    } else {
+        let from = start.saturating_sub(SNIPPET_WIDTH / 3);
+        (from, (from + SNIPPET_WIDTH).min(count))
+    };
+    let before = if from > 0 { "…" } else { "" };
+    let after = if to < count { "…" } else { "" };
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{number} | {text}");
-    let width = text.chars().count() as u32;
-    let start = loc.column.saturating_sub(1).min(width);
-    let len = loc.len.clamp(1, (width - start).max(1));
     let _ = writeln!(
         out,
-        "{pad} | {}{}",
-        " ".repeat(start as usize),
-        "^".repeat(len as usize)
+        "{number} | {before}{}{after}",
+        shown[from..to].concat()
     );
+    let offset = before.chars().count() + width(&shown[from..start.max(from)]);
+    let len = width(&shown[start.min(to)..end.min(to)]).max(1);
+    let _ = writeln!(out, "{pad} | {}{}", " ".repeat(offset), "^".repeat(len));
+}
+
+/// The most characters of a line a snippet shows.
+const SNIPPET_WIDTH: usize = 160;
+
+fn shown_char(c: char) -> String {
+    match c {
+        '\t' => " ".into(),
+        c if c.is_control() || invisible(c) => format!("\\u{{{:04x}}}", c as u32),
+        c => c.to_string(),
+    }
+}
+
+/// Characters that print as nothing or reorder what follows them.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
+}
+
+/// `text` with control and invisible characters spelt out (`\u{202e}`); newlines kept.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || invisible(c))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\n' => "\n".to_owned(),
+                c => shown_char(c),
+            })
+            .collect(),
+    )
 }
 
 impl fmt::Display for Diagnostic {
@@ -389,6 +457,33 @@ mod tests {
             d.render(),
             "error: unknown key `comand` in a command job\n --> jobs/train.yml:2:1\n  |\n2 | comand: python train.py\n  | ^^^^^^\n   = help: did you mean `command`?\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret_and_invisible_characters_spelt_out() {
+        let long = format!("key: {}bad{}", "x".repeat(500), "y".repeat(500));
+        let f = file(&long);
+        let d = Diagnostic::error("x").at(&Loc::new(&f, 1, 506, 3));
+        let rendered = d.render();
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(lines[3].len() < 200 * 3, "{}", lines[3]);
+        let code = lines[3].trim_start_matches("1 | ");
+        let caret = lines[4].trim_start_matches("  | ");
+        let at = caret.find('^').unwrap();
+        assert_eq!(
+            code.chars().skip(at).take(3).collect::<String>(),
+            "bad",
+            "{rendered}"
+        );
+        let f = file("name: a\u{202e}b\u{200b}c");
+        let d = Diagnostic::error("bad name `a\u{202e}b`").at(&Loc::new(&f, 1, 8, 1));
+        let rendered = d.render();
+        assert!(!rendered.contains('\u{202e}') && !rendered.contains('\u{200b}'));
+        assert!(
+            rendered.contains("1 | name: a\\u{202e}b\\u{200b}c\n  |        ^^^^^^^^\n"),
+            "{rendered}"
+        );
+        assert!(rendered.starts_with("error: bad name `a\\u{202e}b`"));
     }
 
     #[test]

@@ -172,3 +172,36 @@ fn linked_folders_are_read_once_and_never_outside_the_directory() {
         run.stderr
     );
 }
+
+#[test]
+fn limits_and_missing_paths_are_said_plainly() {
+    let project = Project::empty();
+    let mut bomb = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*l{}", i - 1); 10].join(", ");
+        bomb.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+    }
+    project.write("bomb.yml", &bomb).write(
+        "big.yml",
+        "name: cpu-cluster\ntype: amlcompute\nmax_instances: 99999999999999999999\n",
+    );
+    let run = project.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stderr
+            .contains("YAML document refused: it expands to more than 250000 values"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`max_instances` is too large: integers go up to 9223372036854775807"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("budget breached"), "{}", run.stderr);
+
+    let missing = amlops(&["plan", "no-such-dir"], project.path());
+    assert_eq!(missing.code, 1);
+    assert_eq!(missing.stderr.trim(), "error: no-such-dir does not exist");
+}

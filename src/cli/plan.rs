@@ -237,6 +237,10 @@ fn report_errors(manifest: &Manifest) {
     let errors: Vec<_> = manifest.diagnostics.errors().collect();
     ui::diagnostics(errors.iter().copied());
     let files: std::collections::BTreeSet<&str> = errors.iter().filter_map(|d| d.file()).collect();
+    if files.is_empty() {
+        // Nothing was read (a path that does not exist): the errors above say it all.
+        return;
+    }
     ui::error(&format!(
         "{} error{} in {} file{}",
         errors.len(),

@@ -122,6 +122,10 @@ fn summarise(manifest: &Manifest, errors: usize) {
         .errors()
         .filter_map(Diagnostic::file)
         .collect();
+    if manifest.files_read == 0 {
+        // Nothing was read (a path that does not exist): the errors above say it all.
+        return;
+    }
     ui::error(&format!(
         "{} in {} of {}",
         plural(errors, "error"),

@@ -217,6 +217,8 @@ struct FileResult {
     /// Documents that are no resource, with what they look like.
     not_resources: Vec<(Loc, &'static str)>,
     origins: Vec<(Address, Vec<(String, ValueOrigin)>)>,
+    /// The file could not be parsed: what it declares is unknown.
+    unparsed: bool,
 }
 
 /// Reads the manifests at `paths` (directories, searched recursively, or files).
@@ -261,8 +263,10 @@ pub fn load_with(paths: &[PathBuf], inputs: &Inputs) -> Manifest {
         .iter()
         .filter_map(|path| read_file(path, &mut manifest.diagnostics, &mut preparer))
         .collect();
-    // Overlays can only be checked against everything when whole directories were read.
-    if paths.iter().all(|p| p.is_dir()) {
+    // Overlays can only be checked against everything when whole directories were read, and
+    // every file could be parsed (one that could not may declare what an overlay names).
+    let all_parsed = results.len() == files.len() && results.iter().all(|r| !r.unparsed);
+    if all_parsed && paths.iter().all(|p| p.is_dir()) {
         manifest.diagnostics.items.extend(preparer.unmatched());
     }
     let referenced: BTreeSet<PathBuf> = results
@@ -454,11 +458,13 @@ fn read_source(path: &Path, text: String, preparer: &mut Preparer<'_>) -> FileRe
         problems: Problems::default(),
         not_resources: Vec::new(),
         origins: Vec::new(),
+        unparsed: false,
     };
     let mut docs = match inputs::parse_file(&file, &mut result.problems.items) {
         Ok(docs) => docs,
         Err(errors) => {
             result.problems.items.extend(errors);
+            result.unparsed = true;
             return result;
         }
     };

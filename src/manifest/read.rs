@@ -412,7 +412,15 @@ pub fn expect_int(node: &Node, path: &str, problems: &mut Problems) -> Option<Lo
         _ => None,
     };
     if value.is_none() {
-        type_error(node, path, "an integer", problems);
+        if matches!(node.scalar().map(|s| &s.kind), Some(ScalarKind::Int(_))) {
+            problems.error(
+                &node.loc,
+                path,
+                format!("`{path}` is too large: integers go up to {}", i64::MAX),
+            );
+        } else {
+            type_error(node, path, "an integer", problems);
+        }
     }
     value.map(|v| Located::new(v, node.loc.clone()))
 }

@@ -36,11 +36,44 @@ pub fn parse(
 fn syntax_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic {
     let message = error.to_string();
     let message = strip_location_suffix(&message);
-    let diagnostic = Diagnostic::error(format!("invalid YAML: {message}"));
+    let diagnostic = Diagnostic::error(match limit_breached(message) {
+        Some(limit) => format!("YAML document refused: {limit}"),
+        None => format!("invalid YAML: {message}"),
+    });
     match error.location() {
         Some(loc) => diagnostic.at(&Loc::new(file, loc.line() as u32, loc.column() as u32, 1)),
         None => diagnostic.in_file(file.display.clone()),
     }
+}
+
+/// The reader's resource limits, in words: they keep alias bombs and absurd nesting from
+/// exhausting memory or the stack.
+fn limit_breached(message: &str) -> Option<String> {
+    let detail = message.strip_prefix("budget breached: ")?;
+    let number = || {
+        detail
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|part| !part.is_empty())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    Some(if detail.starts_with("Depth") {
+        format!(
+            "it nests more than {} levels deep",
+            number()
+                .parse::<u64>()
+                .map_or(number(), |n| (n - 1).to_string())
+        )
+    } else if detail.starts_with("Nodes") || detail.contains("alias") || detail.contains("Alias") {
+        format!(
+            "it expands to more than {} values (aliases that repeat anchors many times over?)",
+            number()
+                .parse::<u64>()
+                .map_or(number(), |n| (n - 1).to_string())
+        )
+    } else {
+        format!("it exceeds a size limit of the reader ({detail})")
+    })
 }
 
 /// serde-saphyr appends " at line L, column C" to messages; the diagnostic shows the place.
