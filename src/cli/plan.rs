@@ -381,7 +381,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let code = apply_locked(&args, plan, saved.as_ref()).await;
+    let code = apply_locked(&args, plan, saved.as_ref(), &lock_info.id).await;
     if let Err(e) = lock::release(planned.backend.as_ref(), &lock_info).await {
         ui::warning(&format!(
             "could not release the lock {}: {e}; `amlops force-unlock {}` releases it",
@@ -397,6 +397,7 @@ async fn apply_locked(
     args: &ApplyArgs,
     reviewed: &Plan,
     saved: Option<&Plan>,
+    lock_id: &str,
 ) -> anyhow::Result<ExitCode> {
     let (dir, selection, target) = match saved.and_then(|s| s.origin.as_ref()) {
         Some(origin) => (
@@ -426,7 +427,7 @@ async fn apply_locked(
         wait: !args.no_wait,
         poll: Duration::from_millis(200),
         parallelism: usize::from(args.parallelism),
-        cancel: interrupt_flag(),
+        cancel: interrupt_flag(lock_id),
     };
     let mut progress = Printer::new();
     let result = apply::apply(
@@ -539,10 +540,12 @@ fn report_jobs(report: &apply::ApplyReport) -> ExitCode {
     }
 }
 
-/// A flag Ctrl-C sets: apply then starts nothing new. A second Ctrl-C ends the program.
-fn interrupt_flag() -> Arc<AtomicBool> {
+/// A flag Ctrl-C sets: apply then starts nothing new. A second Ctrl-C ends the program at
+/// once, leaving the lock `lock_id` held, and says how to release it.
+fn interrupt_flag(lock_id: &str) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let setter = Arc::clone(&flag);
+    let lock_id = lock_id.to_owned();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             setter.store(true, Ordering::SeqCst);
@@ -550,6 +553,9 @@ fn interrupt_flag() -> Arc<AtomicBool> {
                 "interrupted: finishing the changes in flight, starting nothing new (Ctrl-C again to quit now)",
             );
             if tokio::signal::ctrl_c().await.is_ok() {
+                ui::error(&format!(
+                    "quit with changes in flight; the lock {lock_id} stays held: once no apply runs, `amlops force-unlock {lock_id}` releases it"
+                ));
                 std::process::exit(130);
             }
         }
