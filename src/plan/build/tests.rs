@@ -387,6 +387,36 @@ fn compute_scale_settings_patch_in_place() {
 }
 
 #[test]
+fn compute_tags_change_through_the_tags_api_and_a_description_by_put() {
+    let mut live = Live::default();
+    let tagged = format!("{COMPUTE}tags:\n  team: a\n");
+    live.record(&Files::new(&[("c.yml", &tagged)]).plan(&live).unwrap());
+    let plan = Files::new(&[("c.yml", &tagged.replace("team: a", "team: b"))])
+        .plan(&live)
+        .unwrap();
+    let change = plan.change("compute.cpu").unwrap();
+    assert_eq!(change.action, Action::Update);
+    assert_eq!(change.reason.as_deref(), Some("tags change in place"));
+    let methods: Vec<(&str, bool)> = change
+        .requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.ends_with("/tags/default")))
+        .collect();
+    assert_eq!(methods, vec![("PATCH", true)]);
+    let body = change.requests[0].body.as_ref().unwrap();
+    assert_eq!(body["properties"]["tags"]["team"], "b");
+    assert_eq!(body["operation"], "Merge");
+
+    let described = Files::new(&[("c.yml", &format!("{tagged}description: CPU\n"))])
+        .plan(&live)
+        .unwrap();
+    let change = described.change("compute.cpu").unwrap();
+    assert_eq!(change.action, Action::Update);
+    assert_eq!(change.requests.len(), 1);
+    assert_eq!(change.requests[0].method, "PUT");
+}
+
+#[test]
 fn a_patched_compute_plans_no_change_although_its_record_is_older() {
     let mut live = Live::default();
     live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
