@@ -1,17 +1,20 @@
 //! The ARM client against mock servers on 127.0.0.1: long-running operations, paging,
-//! retries, the cap on requests in flight, tokens, and errors that name the request but never
-//! the token.
+//! retries, the cap on requests in flight, tokens, errors that name the request but never
+//! the token, and endpoints that cannot be used (a certificate not trusted, nothing
+//! listening), through the library and through the binary.
 
 mod mock;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use amlops::auth::AuthEnv;
 use amlops::backend::arm::ArmBackend;
-use amlops::backend::{ArmTuning, Backend, OpenOptions, open_arm};
+use amlops::backend::arm::http::{Call, Http, HttpOptions};
+use amlops::backend::{ArmTuning, Backend, OpenError, OpenOptions, http_client, open_arm};
 use amlops::model::Kind;
 use amlops::plan::{Query, Request, Snapshot};
 use amlops::scope::Scope;
@@ -102,23 +105,41 @@ fn tuning(concurrency: usize) -> ArmTuning {
 
 async fn connect(address: SocketAddr, concurrency: usize) -> (ArmBackend, Arc<FakeCredential>) {
     let credential = FakeCredential::new(TOKEN_PREFIX);
+    let backend = open_endpoint(
+        &format!("http://{address}"),
+        None,
+        credential.clone(),
+        concurrency,
+    )
+    .await
+    .expect("connect");
+    (backend, credential)
+}
+
+/// Opens the workspace at `endpoint`, trusting `ca_cert`, with fast retries.
+async fn open_endpoint(
+    endpoint: &str,
+    ca_cert: Option<PathBuf>,
+    credential: Arc<FakeCredential>,
+    concurrency: usize,
+) -> Result<ArmBackend, OpenError> {
     let spec = TargetSpec::Workspace {
         subscription: SUBSCRIPTION.into(),
         resource_group: "rg".into(),
         workspace: "ws".into(),
         connection: Connection {
-            endpoint: Some(format!("http://{address}")),
+            endpoint: Some(endpoint.to_owned()),
+            ca_cert,
             ..Connection::default()
         },
     };
     let options = OpenOptions {
-        credential: Some(credential.clone()),
+        credential: Some(credential),
         auth_env: Some(AuthEnv::default()),
         arm: Some(tuning(concurrency)),
         ..OpenOptions::default()
     };
-    let (backend, _) = open_arm(&spec, options).await.expect("connect");
-    (backend, credential)
+    open_arm(&spec, options).await.map(|(backend, _)| backend)
 }
 
 fn request(method: &str, relative: &str, body: Option<Value>) -> Request {
@@ -664,4 +685,239 @@ async fn following_a_job_reads_it_less_often_while_it_does_not_change() {
         "three reads while running (20, 40, 80 ms apart), then the change"
     );
     assert!(asked > 3 * reads, "asked {asked} times, read {reads} times");
+}
+
+/// An HTTPS mock ARM whose certificate no system trusts: the test's own.
+async fn tls_workspace() -> mock::tls::TlsServer {
+    mock::tls::serve(|_| {
+        (
+            200,
+            "application/json",
+            json!({"name": "ws", "location": "westeurope"}).to_string(),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_at_once_and_names_ca_cert() {
+    let server = tls_workspace().await;
+    let error = open_endpoint(&server.url(), None, FakeCredential::new(TOKEN_PREFIX), 4)
+        .await
+        .err()
+        .expect("the certificate is not trusted")
+        .to_string();
+    assert_eq!(server.connections(), 1, "a certificate is not retried");
+    assert!(server.log.all().is_empty(), "no request was sent");
+    assert!(
+        error.contains(&format!(
+            "the TLS certificate of {} is not trusted (invalid peer certificate: UnknownIssuer)",
+            server.url()
+        )),
+        "{error}"
+    );
+    assert!(error.contains("--ca-cert PATH"), "{error}");
+    assert!(error.contains("`certificate`"), "{error}");
+    for wrong in ["connection refused", "gave up", "retr", TOKEN_PREFIX] {
+        assert!(!error.contains(wrong), "{wrong}: {error}");
+    }
+
+    // Trusting the certificate is all it takes.
+    let backend = open_endpoint(
+        &server.url(),
+        Some(server.ca_cert.clone()),
+        FakeCredential::new(TOKEN_PREFIX),
+        4,
+    )
+    .await
+    .expect("the certificate is trusted");
+    assert_eq!(backend.target().location, "westeurope");
+}
+
+/// A client of `http_client`'s making, without a token, retrying as `tuning` says.
+fn bare_client(options: HttpOptions) -> Http {
+    Http::new(http_client(None, true).expect("client"), None, options)
+}
+
+#[tokio::test]
+async fn a_plain_http_server_behind_https_is_a_tls_failure_not_retried() {
+    let (address, log) = mock(|_, _| json_reply(200, json!({}))).await;
+    let http = bare_client(tuning(4).http);
+    let url = reqwest::Url::parse(&format!("https://{address}/x?sig=SECRET")).unwrap();
+    let error = http
+        .send(&Call::new(reqwest::Method::GET, url))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "TLS handshake with https://{address} failed: received corrupt message of type InvalidContentType (does it serve HTTPS?)"
+        )
+    );
+    assert_eq!(http.counters.attempts.load(Ordering::Relaxed), 1);
+    assert!(log.all().is_empty());
+}
+
+/// A port of 127.0.0.1 that nothing listens on: connecting is refused.
+async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_a_few_times_and_names_the_endpoint() {
+    let address = closed_port().await;
+    let mut options = tuning(4).http;
+    options.retry.max_unreachable = 2;
+    let http = bare_client(options);
+    let url = format!("http://{address}/subscriptions/s/x?api-version=1&sig=SECRET");
+    // Nothing was sent: a POST is tried again too.
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let call = Call::new(method, reqwest::Url::parse(&url).unwrap());
+        let error = http.send(&call).await.unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "could not connect to http://{address}: connection refused (gave up after 2 retries over "
+            )),
+            "{error}"
+        );
+        assert!(error.ends_with("s: could not connect)"), "{error}");
+        assert!(!error.contains("SECRET") && !error.contains("/subscriptions"));
+    }
+    assert_eq!(http.counters.attempts.load(Ordering::Relaxed), 2 * 3);
+}
+
+#[tokio::test]
+async fn by_default_a_refused_connection_is_given_up_within_seconds() {
+    let address = closed_port().await;
+    let options = HttpOptions::default();
+    let unreachable = options.retry.max_unreachable;
+    assert!(
+        unreachable < options.retry.max_retries,
+        "tighter than other failures"
+    );
+    let http = bare_client(options);
+    let started = Instant::now();
+    let url = reqwest::Url::parse(&format!("http://{address}/")).unwrap();
+    http.send(&Call::new(reqwest::Method::GET, url))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        http.counters.attempts.load(Ordering::Relaxed),
+        1 + u64::from(unreachable)
+    );
+    // About 3.5 seconds of backoff; generous for a busy machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Runs `amlops plan` on a one-manifest project against `endpoint` without credentials,
+/// with a cleared environment plus `env` (no `NO_COLOR` unless given).
+async fn plan_through_the_binary(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> BinaryRun {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_amlops"));
+    command
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .arg("plan")
+        .arg(dir.path())
+        .args([
+            "--subscription",
+            SUBSCRIPTION,
+            "--resource-group",
+            "rg",
+            "--workspace",
+            "ws",
+        ])
+        .args(["--endpoint", endpoint, "--auth", "none"])
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run amlops"))
+        .await
+        .unwrap();
+    drop(dir);
+    BinaryRun {
+        code: output.status.code(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn write_manifest(dir: &Path) {
+    std::fs::write(
+        dir.join("iris.yml"),
+        "name: iris\nversion: 1\ntype: uri_file\npath: azureml://datastores/workspaceblobstore/paths/iris/iris.csv\n",
+    )
+    .unwrap();
+}
+
+/// What a run of the binary left.
+struct BinaryRun {
+    code: Option<i32>,
+    stderr: String,
+    elapsed: Duration,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_reports_an_untrusted_certificate_once_in_plain_words() {
+    let server = tls_workspace().await;
+    let run = plan_through_the_binary(&server.url(), &[], &[]).await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(server.connections(), 1, "not retried");
+    let stderr = &run.stderr;
+    assert!(
+        !stderr.contains('\x1b'),
+        "stderr is not a terminal: {stderr:?}"
+    );
+    // rustls' own log line is not shown: amlops says it, once.
+    assert!(!stderr.contains("failed to verify"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot reach workspace {SUBSCRIPTION}/rg/ws: the TLS certificate of {} is not trusted",
+            server.url()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--ca-cert PATH"), "{stderr}");
+    assert!(!stderr.contains("connection refused"), "{stderr}");
+
+    // AMLOPS_LOG shows the libraries' logs, still plain.
+    let run = plan_through_the_binary(&server.url(), &[], &[("AMLOPS_LOG", "warn")]).await;
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("failed to verify TLS certificate"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+
+    // With the certificate trusted, the plan is made.
+    let ca_cert = server.ca_cert.to_str().unwrap();
+    let run = plan_through_the_binary(&server.url(), &["--ca-cert", ca_cert], &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_names_an_endpoint_that_refuses_within_seconds() {
+    let address = closed_port().await;
+    let endpoint = format!("http://{address}");
+    let run = plan_through_the_binary(&endpoint, &[], &[("NO_COLOR", "1")]).await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: cannot reach workspace {SUBSCRIPTION}/rg/ws: could not connect to {endpoint}: connection refused (gave up after 3 retries over "
+        )),
+        "{}",
+        run.stderr
+    );
+    // Three short waits; the limit is generous for a busy machine (it was 76 seconds).
+    assert!(run.elapsed < Duration::from_secs(30), "{:?}", run.elapsed);
 }

@@ -56,6 +56,19 @@ pub enum BackendError {
         path: String,
         message: String,
     },
+    /// No connection could be made to `origin` (scheme, host and port: never a path or a
+    /// query): it refused, its name did not resolve, or it could not be reached.
+    #[error("could not connect to {origin}: {cause}")]
+    Unreachable { origin: String, cause: String },
+    /// The certificate `origin` presented is not signed by an authority this client trusts.
+    #[error(
+        "the TLS certificate of {origin} is not trusted ({detail}): trust the authority that issued it with --ca-cert PATH (an emulator started with `amlops emulator --tls` prints this file as `certificate`)"
+    )]
+    UntrustedCertificate { origin: String, detail: String },
+    /// The TLS handshake with `origin` failed otherwise: an expired certificate or one made
+    /// for another name, or a peer that does not speak TLS.
+    #[error("TLS handshake with {origin} failed: {detail}")]
+    Tls { origin: String, detail: String },
     /// The last error of a request that was retried.
     #[error("{source} (gave up after {retries} {} over {:.1}s: {reason})", if *.retries == 1 { "retry" } else { "retries" }, .elapsed.as_secs_f64())]
     Retried {

@@ -114,13 +114,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `AMLOPS_LOG=debug` shows the planner's decisions; `trace` shows requests.
+/// `AMLOPS_LOG=debug` shows the planner's decisions; `trace` shows requests. Without it, only
+/// amlops' own warnings show: the libraries' logs (rustls' "failed to verify TLS certificate",
+/// which amlops reports in its own words) show when `AMLOPS_LOG` asks, e.g. `AMLOPS_LOG=warn`
+/// or `AMLOPS_LOG=amlops=debug,rustls=trace`. Logs are coloured only where the rest of
+/// stderr is: on a terminal, without `NO_COLOR`.
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("AMLOPS_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMLOPS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let colour = anstream::stderr().current_choice() != anstream::ColorChoice::Never;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .try_init();
 }
+
+/// What logs show when `AMLOPS_LOG` is not set: amlops' warnings and errors only.
+const DEFAULT_LOG: &str = "amlops=warn";

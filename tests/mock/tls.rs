@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -21,12 +22,18 @@ pub struct TlsServer {
     /// The certificate to trust, as a PEM file.
     pub ca_cert: PathBuf,
     pub log: Log,
+    /// Connections accepted, whether or not their handshake succeeded.
+    pub connections: Arc<AtomicUsize>,
     _dir: tempfile::TempDir,
 }
 
 impl TlsServer {
     pub fn url(&self) -> String {
         format!("https://{}", self.address)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 
@@ -60,11 +67,14 @@ where
     let log = Log::default();
     let handler = Arc::new(handler);
     let server_log = log.clone();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let accepted = connections.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            accepted.fetch_add(1, Ordering::SeqCst);
             let (acceptor, handler, log) = (acceptor.clone(), handler.clone(), server_log.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
@@ -110,6 +120,7 @@ where
         address,
         ca_cert,
         log,
+        connections,
         _dir: dir,
     }
 }

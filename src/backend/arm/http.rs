@@ -15,7 +15,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::retry::{Failure, RetryPolicy, Verdict, parse_retry_after};
+use super::retry::{Failure, RetryKind, RetryPolicy, Verdict, parse_retry_after};
 use crate::auth::Tokens;
 use crate::backend::BackendError;
 
@@ -168,6 +168,13 @@ enum AttemptError {
         request_id: Option<String>,
     },
     Transport(String),
+    /// No connection was made; the cause in words ("connection refused").
+    Unreachable(String),
+    /// The TLS handshake failed; `untrusted` when the certificate's issuer is unknown.
+    Tls {
+        untrusted: bool,
+        detail: String,
+    },
 }
 
 impl Http {
@@ -203,13 +210,13 @@ impl Http {
                 reason,
                 after,
                 refresh_token,
-                throttled,
+                kind,
             } = policy.classify(&failure, call.idempotent, tally.retries)
             else {
                 return Err(final_error(call, error, &tally, None));
             };
             let wait = policy.delay(tally.retries + 1, after);
-            if !tally.admit(policy, throttled, wait) {
+            if !tally.admit(policy, kind, wait) {
                 return Err(final_error(call, error, &tally, Some(reason)));
             }
             let (method, path) = call.describe();
@@ -289,6 +296,7 @@ struct Tally {
     retries: u32,
     throttled: u32,
     failed: u32,
+    unreachable: u32,
 }
 
 impl Tally {
@@ -298,18 +306,19 @@ impl Tally {
             retries: 0,
             throttled: 0,
             failed: 0,
+            unreachable: 0,
         }
     }
 
     /// Counts one more retry, if the policy allows it after `wait`.
-    fn admit(&mut self, policy: &RetryPolicy, throttled: bool, wait: Duration) -> bool {
-        let within_count = if throttled {
-            self.throttled += 1;
-            self.throttled <= policy.max_throttled
-        } else {
-            self.failed += 1;
-            self.failed <= policy.max_retries
+    fn admit(&mut self, policy: &RetryPolicy, kind: RetryKind, wait: Duration) -> bool {
+        let (count, limit) = match kind {
+            RetryKind::Failure => (&mut self.failed, policy.max_retries),
+            RetryKind::Throttled => (&mut self.throttled, policy.max_throttled),
+            RetryKind::Unreachable => (&mut self.unreachable, policy.max_unreachable),
         };
+        *count += 1;
+        let within_count = *count <= limit;
         if !within_count || self.started.elapsed() + wait > policy.budget {
             return false;
         }
@@ -362,6 +371,25 @@ fn final_error(
             path,
             message,
         },
+        // The request does not matter when the host cannot be reached: the host does.
+        AttemptError::Unreachable(cause) => BackendError::Unreachable {
+            origin: origin(&call.url),
+            cause,
+        },
+        AttemptError::Tls {
+            untrusted: true,
+            detail,
+        } => BackendError::UntrustedCertificate {
+            origin: origin(&call.url),
+            detail,
+        },
+        AttemptError::Tls {
+            untrusted: false,
+            detail,
+        } => BackendError::Tls {
+            origin: origin(&call.url),
+            detail,
+        },
     };
     if tally.retries == 0 {
         return error;
@@ -374,13 +402,80 @@ fn final_error(
     }
 }
 
+/// Scheme, host and port of `url`: how errors name a host, never with a path or a query.
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
 fn transport_failure(error: &reqwest::Error) -> Attempt {
+    if let Some(tls) = causes(error).find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        let untrusted = matches!(
+            tls,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+        );
+        let detail = match tls {
+            rustls::Error::InvalidMessage(_) => format!("{tls} (does it serve HTTPS?)"),
+            _ => tls.to_string(),
+        };
+        return Attempt::Failed(Failure::Tls, AttemptError::Tls { untrusted, detail });
+    }
+    if error.is_connect() && !error.is_timeout() {
+        return Attempt::Failed(
+            Failure::Connect,
+            AttemptError::Unreachable(describe_unreachable(error)),
+        );
+    }
     let failure = if error.is_connect() {
-        Failure::Connect
+        Failure::ConnectTimeout
     } else {
         Failure::Interrupted
     };
     Attempt::Failed(failure, AttemptError::Transport(describe_transport(error)))
+}
+
+/// `error` and its causes, the errors that I/O errors wrap included (an `io::Error`'s
+/// `source` skips the error it wraps, where hyper and rustls put theirs).
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            return Some(inner as &(dyn std::error::Error + 'static));
+        }
+        error.source()
+    })
+}
+
+/// Why no connection was made, in words, without the URL.
+fn describe_unreachable(error: &reqwest::Error) -> String {
+    let io_kind = |kind| {
+        causes(error).any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == kind)
+        })
+    };
+    if io_kind(std::io::ErrorKind::ConnectionRefused) {
+        return "connection refused".into();
+    }
+    let cause = causes(error)
+        .last()
+        .map(|e| e.to_string())
+        .filter(|cause| !cause.is_empty() && !cause.contains('?'));
+    let kind = if error.is_dns() {
+        "the host name does not resolve"
+    } else if io_kind(std::io::ErrorKind::HostUnreachable)
+        || io_kind(std::io::ErrorKind::NetworkUnreachable)
+    {
+        "the host cannot be reached"
+    } else {
+        "the connection failed"
+    };
+    match cause {
+        Some(cause) => format!("{kind} ({cause})"),
+        None => kind.to_owned(),
+    }
 }
 
 /// A transport error in words, without the URL (which may carry a SAS).
@@ -503,6 +598,36 @@ mod tests {
             service_error(&reply(502, &[], "")),
             ("".into(), "Bad Gateway".into())
         );
+    }
+
+    #[test]
+    fn causes_include_what_io_errors_wrap() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        assert!(
+            std::error::Error::source(&io).is_none(),
+            "an io::Error's source skips the error it wraps"
+        );
+        let found = causes(&io).find_map(|e| e.downcast_ref::<rustls::Error>());
+        assert!(
+            matches!(
+                found,
+                Some(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer
+                ))
+            ),
+            "{found:?}"
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(causes(&refused).count(), 1);
+    }
+
+    #[test]
+    fn errors_name_an_origin_without_path_or_query() {
+        let url = Url::parse("https://acct.blob.core.windows.net:8443/c/a.csv?sig=SECRET").unwrap();
+        assert_eq!(origin(&url), "https://acct.blob.core.windows.net:8443");
+        let url = Url::parse("https://arm.example/subscriptions/s?x=1").unwrap();
+        assert_eq!(origin(&url), "https://arm.example");
     }
 
     #[test]

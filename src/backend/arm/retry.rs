@@ -10,13 +10,16 @@
 //! | 503 Service Unavailable | always, after `Retry-After` | the service refused the request before doing anything |
 //! | 500, 502, 504 | idempotent requests only | the request may have been carried out; repeating a PUT is harmless, a POST may not be |
 //! | 401 once | always, with a fresh token | the token expired or was revoked between reading it and using it |
-//! | connection refused | always | nothing was sent |
+//! | connection refused, unknown host, host unreachable | a few times, quickly | nothing was sent, and a host that is not there seldom appears within seconds |
+//! | connecting timed out | always | nothing was sent; the network may be slow |
+//! | TLS handshake failed (untrusted certificate, …) | never | trying again gets the same certificate |
 //! | connection reset, timeout, cut response | idempotent requests only | the service may have received the request |
 //! | anything else | never | the answer is final (400, 403, 404, 409, …) |
 //!
 //! Throttling (429, and 503 with `Retry-After`) is the service pacing its clients, not a
 //! failure: it is retried up to [`RetryPolicy::max_throttled`] times, within the time budget;
-//! every other case up to [`RetryPolicy::max_retries`] times.
+//! a connection that could not be made up to [`RetryPolicy::max_unreachable`] times; every
+//! other case up to [`RetryPolicy::max_retries`] times.
 
 use std::time::Duration;
 
@@ -29,8 +32,14 @@ pub enum Failure {
         /// The `Retry-After` header, in seconds (or as an HTTP date converted to a delay).
         retry_after: Option<Duration>,
     },
-    /// The connection could not be made: nothing was sent.
+    /// The connection could not be made (refused, unknown host, host unreachable): nothing
+    /// was sent.
     Connect,
+    /// Connecting took longer than the client's connect timeout: nothing was sent.
+    ConnectTimeout,
+    /// The TLS handshake failed (the certificate is not trusted, or the peer does not speak
+    /// TLS): nothing was sent, and trying again meets the same certificate.
+    Tls,
     /// The connection was reset, the response was cut or did not come in time.
     Interrupted,
 }
@@ -44,11 +53,22 @@ pub enum Verdict {
         after: Option<Duration>,
         /// Get a new token before the next attempt.
         refresh_token: bool,
-        /// The service asked to slow down (429, 503): counted against `max_throttled`.
-        throttled: bool,
+        /// Which of the policy's limits the retry counts against.
+        kind: RetryKind,
     },
     /// The failure is final.
     Final,
+}
+
+/// The limit a retry counts against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryKind {
+    /// A failure that may pass: [`RetryPolicy::max_retries`].
+    Failure,
+    /// The service asked to slow down (429, 503): [`RetryPolicy::max_throttled`].
+    Throttled,
+    /// No connection could be made: [`RetryPolicy::max_unreachable`].
+    Unreachable,
 }
 
 /// How a client retries.
@@ -58,6 +78,9 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// Retries of a throttled request; the budget usually ends them first.
     pub max_throttled: u32,
+    /// Retries of a request that could not connect (refused, unknown host): a few, so that a
+    /// wrong or stopped endpoint is reported within seconds.
+    pub max_unreachable: u32,
     /// The first backoff; each later one doubles, up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
@@ -72,6 +95,8 @@ impl Default for RetryPolicy {
         Self {
             max_retries: 8,
             max_throttled: 40,
+            // With the backoff below: waits of about 0.5, 1 and 2 seconds.
+            max_unreachable: 3,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
@@ -87,13 +112,13 @@ impl RetryPolicy {
             reason,
             after,
             refresh_token: false,
-            throttled: false,
+            kind: RetryKind::Failure,
         };
         let throttled = |reason, after| Verdict::Retry {
             reason,
             after,
             refresh_token: false,
-            throttled: true,
+            kind: RetryKind::Throttled,
         };
         match failure {
             Failure::Status {
@@ -112,9 +137,16 @@ impl RetryPolicy {
                 reason: "token refused (401)",
                 after: Some(Duration::ZERO),
                 refresh_token: true,
-                throttled: false,
+                kind: RetryKind::Failure,
             },
-            Failure::Connect => retry("connection refused", None),
+            Failure::Connect => Verdict::Retry {
+                reason: "could not connect",
+                after: None,
+                refresh_token: false,
+                kind: RetryKind::Unreachable,
+            },
+            Failure::ConnectTimeout => retry("connecting timed out", None),
+            Failure::Tls => Verdict::Final,
             Failure::Interrupted if idempotent => retry("connection reset or timed out", None),
             _ => Verdict::Final,
         }
@@ -200,7 +232,9 @@ mod tests {
             (status(404), true, None),
             (status(409), true, None),
             (status(403), true, None),
-            (Failure::Connect, false, Some("connection refused")),
+            (Failure::Connect, false, Some("could not connect")),
+            (Failure::ConnectTimeout, false, Some("connecting timed out")),
+            (Failure::Tls, true, None),
             (
                 Failure::Interrupted,
                 true,
@@ -218,6 +252,27 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_of_retry_has_its_own_limit() {
+        let policy = RetryPolicy::default();
+        let kind = |failure: &Failure| match policy.classify(failure, true, 1) {
+            Verdict::Retry { kind, .. } => Some(kind),
+            Verdict::Final => None,
+        };
+        assert_eq!(kind(&status(429)), Some(RetryKind::Throttled));
+        assert_eq!(kind(&status(503)), Some(RetryKind::Throttled));
+        assert_eq!(kind(&status(502)), Some(RetryKind::Failure));
+        assert_eq!(kind(&Failure::Interrupted), Some(RetryKind::Failure));
+        assert_eq!(kind(&Failure::ConnectTimeout), Some(RetryKind::Failure));
+        assert_eq!(kind(&Failure::Connect), Some(RetryKind::Unreachable));
+        assert_eq!(kind(&Failure::Tls), None);
+        // A connection that cannot be made is given up within a few seconds.
+        let waits: Duration = (1..=policy.max_unreachable)
+            .map(|retry| policy.delay(retry, None))
+            .sum();
+        assert!(waits <= Duration::from_secs(4), "{waits:?}");
+    }
+
+    #[test]
     fn a_refused_token_is_refreshed_once() {
         let policy = RetryPolicy::default();
         assert_eq!(
@@ -226,7 +281,7 @@ mod tests {
                 reason: "token refused (401)",
                 after: Some(Duration::ZERO),
                 refresh_token: true,
-                throttled: false,
+                kind: RetryKind::Failure,
             }
         );
         assert_eq!(policy.classify(&status(401), false, 1), Verdict::Final);
