@@ -105,6 +105,15 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
                     &[("listViewType", "All")],
                 )
                 .await?;
+            let mut versions = versions;
+            // Versions in number order where they are numbers, then by name.
+            versions.sort_by(|a, b| {
+                let key = |v: &Value| {
+                    let name = v["name"].as_str().unwrap_or_default().to_owned();
+                    (name.parse::<u64>().map_or(u64::MAX, |n| n), name)
+                };
+                key(a).cmp(&key(b))
+            });
             let versions: Vec<Value> = versions
                 .iter()
                 .map(|v| {
@@ -117,6 +126,7 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
                 .collect();
             entries.push(json!({ "name": name, "versions": versions }));
         }
+        entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         assets.insert((*kind).to_owned(), Value::Array(entries));
     }
     let mut jobs = Vec::new();
@@ -128,6 +138,8 @@ async fn inventory(backend: &dyn Backend) -> anyhow::Result<Value> {
             "created": job.pointer("/systemData/createdAt"),
         }));
     }
+    computes.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    jobs.sort_by(|a, b| a["created"].as_str().cmp(&b["created"].as_str()));
     let lock = amlops::lock::current(backend).await?;
     Ok(json!({
         "target": backend.target().scope.id(),
