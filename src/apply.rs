@@ -522,6 +522,7 @@ mod tests {
             status: None,
             desired_spec: None,
             applied_spec: None,
+            recurring: false,
             live_fingerprint: None,
         }
     }

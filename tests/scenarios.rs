@@ -581,6 +581,10 @@ async fn suite(target: &Target<'_>) -> Transcript {
         let jobs = target.inventory(dir, &scope).await;
         assert_eq!(jobs.jobs_of("job.nightly").len(), round, "{name}: {jobs:?}");
     }
+    // Apply would submit it again, yet nothing drifted and nothing is pending.
+    let drift = target.run(dir, &scope, &["drift"]).await;
+    transcript.add(&drift);
+    check("rerun: always, drift", target, &drift, 0);
     project.remove("nightly.yml");
 
     // 8. `rerun: never`: submitted once, an edit after that is not submitted.

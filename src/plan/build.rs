@@ -1452,6 +1452,7 @@ impl<'a> Builder<'a> {
                 })
                 .collect();
         let names: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+        change.recurring = always && names.is_empty();
         change.reason = Some(match (always, names.is_empty()) {
             (true, true) => format!("rerun: always; unchanged since {previous_name}"),
             (true, false) => format!(
@@ -1547,6 +1548,7 @@ impl<'a> Builder<'a> {
             status: None,
             desired_spec: spec_tag(desired.kind, &desired.body).map(str::to_owned),
             applied_spec: None,
+            recurring: false,
             live_fingerprint: None,
         }
     }

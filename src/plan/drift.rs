@@ -93,6 +93,7 @@ pub fn drift(plan: &Plan) -> DriftReport {
 fn entry(change: &Change) -> DriftEntry {
     let state = match change.action {
         Action::NoOp => DriftState::InSync,
+        Action::Submit if change.recurring => DriftState::InSync,
         Action::Conflict => DriftState::Conflict,
         Action::Update | Action::Replace | Action::Restore
             if change.applied_spec.is_some() && change.applied_spec == change.desired_spec =>
@@ -157,6 +158,7 @@ mod tests {
             status: None,
             desired_spec: desired.map(str::to_owned),
             applied_spec: applied.map(str::to_owned),
+            recurring: false,
             live_fingerprint: Some("f".into()),
         }
     }

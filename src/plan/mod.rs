@@ -340,6 +340,10 @@ pub struct Change {
     /// saved plan can tell whether the workspace moved since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_fingerprint: Option<String>,
+    /// A `rerun: always` job submitted again though nothing changed since its last run:
+    /// apply submits it, yet the manifests and the workspace agree (drift: in sync).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recurring: bool,
 }
 
 /// One field's change. Values are in the manifest's vocabulary; `None` means absent.

@@ -141,6 +141,7 @@ fn skeleton(kind: Kind, address: &str, object: &Value, action: Action, reason: S
         status: None,
         desired_spec: None,
         applied_spec: None,
+        recurring: false,
         live_fingerprint: Some(super::build::fingerprint(&super::view::view(
             kind,
             object,

@@ -174,6 +174,7 @@ mod tests {
             status: None,
             desired_spec: None,
             applied_spec: None,
+            recurring: false,
             live_fingerprint: None,
         };
         let plan = Plan {
