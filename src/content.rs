@@ -126,7 +126,8 @@ const MAX_DEPTH: usize = 64;
 
 /// amlops' own state (the local workspace, the emulator's certificate) is never content: a
 /// `code: .` beside the manifests would otherwise hash, and upload, the workspace database
-/// that apply itself changes.
+/// that apply itself changes. State folders are `.amlops` and its siblings (`.amlops-dev`),
+/// and any folder holding a local workspace's database (a `--data-dir` of another name).
 const STATE_DIR: &str = ".amlops";
 
 fn walk(
@@ -147,7 +148,7 @@ fn walk(
     for entry in entries {
         let entry = entry.map_err(io_error(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == STATE_DIR {
+        if name.starts_with(STATE_DIR) {
             continue;
         }
         let relative = if prefix.is_empty() {
@@ -184,7 +185,7 @@ fn walk(
             })
         };
         if meta.is_dir() {
-            if !ignored(true) {
+            if !ignored(true) && !target.join(crate::WORKSPACE_DATABASE).is_file() {
                 walk(root, &target, &relative, ignore, files, depth + 1)?;
             }
         } else if !ignored(false) {

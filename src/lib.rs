@@ -34,4 +34,8 @@ pub mod render;
 pub mod scope;
 pub mod target;
 pub mod translate;
+
+/// The file that marks a local workspace's data directory (`.amlops/` by default): manifest
+/// walks and content snapshots pass over a folder holding one.
+pub const WORKSPACE_DATABASE: &str = "workspace.db";
 pub mod workflow;

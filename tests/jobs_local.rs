@@ -243,4 +243,13 @@ fn code_beside_the_manifests_leaves_the_workspace_out() {
     let again = project.run(&["apply", "--auto-approve"]);
     assert_eq!(again.code, 0, "{}", again.both());
     assert!(again.stdout.contains("No changes."), "{}", again.both());
+    // A data directory of another name inside the folder is passed over too, as content
+    // and as manifests.
+    for _ in 0..2 {
+        let run = project.run(&["apply", "--auto-approve", "--data-dir", "state"]);
+        assert_eq!(run.code, 0, "{}", run.both());
+        assert!(!run.both().contains("workspace.db"), "{}", run.both());
+    }
+    let settled = project.run(&["plan", "--data-dir", "state"]);
+    assert!(settled.stdout.starts_with("No changes."), "{}", settled.both());
 }

@@ -392,6 +392,11 @@ impl Walk<'_> {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
+            if (kind.is_dir() || kind.is_symlink()) && path.join(crate::WORKSPACE_DATABASE).is_file()
+            {
+                // A local workspace's data directory (`--data-dir` inside the manifests).
+                continue;
+            }
             if kind.is_dir() {
                 let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
                 if self.visited.insert(real) {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::backend::{BackendError, Result};
 
 /// The database file inside a data directory.
-pub const DATABASE: &str = "workspace.db";
+pub const DATABASE: &str = crate::WORKSPACE_DATABASE;
 const SCHEMA_VERSION: i64 = 1;
 
 pub struct Store {
