@@ -277,6 +277,13 @@ fn render_snippet(out: &mut String, loc: &Loc, field: Option<&str>) {
     let Some(text) = loc.file.line_text(loc.line) else {
         return;
     };
+    if field.is_some_and(holds_a_secret) {
+        // The line would show the secret itself.
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(out, "{number} | (line not shown: it holds a secret)");
+        return;
+    }
+    let text = crate::redact::without_signature(text).unwrap_or_else(|| text.to_owned());
     // Each character as shown: invisible and control characters spelt out, so that what
     // the caret points at can be seen (and a bidirectional override cannot reorder the line).
     let shown: Vec<String> = text.chars().map(shown_char).collect();
@@ -302,6 +309,18 @@ fn render_snippet(out: &mut String, loc: &Loc, field: Option<&str>) {
     let offset = before.chars().count() + width(&shown[from..start.max(from)]);
     let len = width(&shown[start.min(to)..end.min(to)]).max(1);
     let _ = writeln!(out, "{pad} | {}{}", " ".repeat(offset), "^".repeat(len));
+}
+
+/// Whether a field's value is a secret, by its name (`ssh_settings.admin_password`).
+fn holds_a_secret(field: &str) -> bool {
+    let last = field
+        .rsplit('.')
+        .next()
+        .unwrap_or(field)
+        .to_ascii_lowercase();
+    ["password", "secret", "token", "account_key", "private_key"]
+        .iter()
+        .any(|word| last.contains(word))
 }
 
 /// The most characters of a line a snippet shows.

@@ -30,6 +30,7 @@ pub mod model;
 pub mod notebook;
 pub mod plan;
 pub mod project;
+pub mod redact;
 pub mod render;
 pub mod scope;
 pub mod target;

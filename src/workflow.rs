@@ -284,36 +284,7 @@ fn mask_signatures(value: &mut serde_json::Value) -> bool {
     }
 }
 
-/// `text` with the value of every `sig=` query parameter of a URL in it replaced, or `None`
-/// when it holds none.
-pub fn without_signature(text: &str) -> Option<String> {
-    if !text.contains("://") {
-        return None;
-    }
-    let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = 0;
-    let mut found = false;
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("sig=").map(|i| from + i) {
-        from = at + 4;
-        if !matches!(text[..at].chars().next_back(), Some('?' | '&')) {
-            continue;
-        }
-        let end = text[from..]
-            .find(|c: char| matches!(c, '&' | '#' | '"' | '\'') || c.is_whitespace())
-            .map_or(text.len(), |i| from + i);
-        out.push_str(&text[rest..from]);
-        out.push_str(SENSITIVE);
-        rest = end;
-        from = end;
-        found = true;
-    }
-    found.then(|| {
-        out.push_str(&text[rest..]);
-        out
-    })
-}
+pub use crate::redact::without_signature;
 
 fn holds_secret(value: &serde_json::Value, secrets: &[String]) -> bool {
     use serde_json::Value;

@@ -251,5 +251,9 @@ fn code_beside_the_manifests_leaves_the_workspace_out() {
         assert!(!run.both().contains("workspace.db"), "{}", run.both());
     }
     let settled = project.run(&["plan", "--data-dir", "state"]);
-    assert!(settled.stdout.starts_with("No changes."), "{}", settled.both());
+    assert!(
+        settled.stdout.starts_with("No changes."),
+        "{}",
+        settled.both()
+    );
 }

@@ -684,3 +684,28 @@ fn a_sensitive_variables_previous_value_is_never_shown() {
         assert!(!text.contains("SECRET-VALUE"), "a secret is shown:\n{text}");
     }
 }
+
+#[test]
+fn errors_never_quote_a_secret() {
+    let project = support::Project::empty();
+    project
+        .write(
+            "amlops.kdl",
+            "project \"s\"\nvariable \"tok\" type=\"string\" sensitive=#true default=\"VAR-SECRET!\"\n",
+        )
+        .write("d.yml", "name: ${var.tok}\ntype: uri_file\npath: ./${var.tok}\n")
+        .write(
+            "c.yml",
+            "name: cpu-cluster\ntype: amlcompute\nssh_settings:\n  admin_username: u\n  admin_password: [PASSWORD-SECRET, 2]\n",
+        )
+        .write(
+            "j.yml",
+            "command: cat ${{inputs.x}}\nenvironment: {image: py}\ninputs:\n  x:\n    type: uri_file\n    path: ./none.csv?sv=1&sig=SIGNATURE-SECRET\n",
+        );
+    for args in [&["plan"][..], &["validate"], &["validate", "--json"]] {
+        let run = project.run(args);
+        assert_eq!(run.code, 1, "{}", run.both());
+        assert!(run.both().contains("error") || run.stdout.contains("\"valid\": false"));
+        assert!(!run.both().contains("SECRET"), "{args:?}:\n{}", run.both());
+    }
+}

@@ -295,6 +295,13 @@ pub fn load_with(paths: &[PathBuf], inputs: &Inputs) -> Manifest {
         }
     }
     check_duplicates(&manifest.resources, &mut manifest.diagnostics);
+    // A problem with a value may quote it: never a sensitive variable's, nor a signature.
+    for diagnostic in &mut manifest.diagnostics.items {
+        diagnostic.message = crate::redact::masked(&diagnostic.message, &manifest.secrets);
+        for hint in &mut diagnostic.hints {
+            *hint = crate::redact::masked(hint, &manifest.secrets);
+        }
+    }
     manifest
 }
 
@@ -392,7 +399,8 @@ impl Walk<'_> {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            if (kind.is_dir() || kind.is_symlink()) && path.join(crate::WORKSPACE_DATABASE).is_file()
+            if (kind.is_dir() || kind.is_symlink())
+                && path.join(crate::WORKSPACE_DATABASE).is_file()
             {
                 // A local workspace's data directory (`--data-dir` inside the manifests).
                 continue;
@@ -506,6 +514,13 @@ pub fn read_text(path: &Path, text: &str) -> Manifest {
     manifest.diagnostics.items.extend(result.problems.items);
     manifest.resources.extend(result.resources);
     check_duplicates(&manifest.resources, &mut manifest.diagnostics);
+    // A problem with a value may quote it: never a sensitive variable's, nor a signature.
+    for diagnostic in &mut manifest.diagnostics.items {
+        diagnostic.message = crate::redact::masked(&diagnostic.message, &manifest.secrets);
+        for hint in &mut diagnostic.hints {
+            *hint = crate::redact::masked(hint, &manifest.secrets);
+        }
+    }
     manifest
 }
 

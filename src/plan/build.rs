@@ -410,14 +410,18 @@ impl<'a> Builder<'a> {
                 content_version(kind, &content, self.scope()),
                 Versioning::Derived,
             ),
-            _ => match self.snapshot.latest(kind, name).or_else(|| {
-                // An asset that left the manifests was archived (`--prune`); the same
-                // content coming back restores that version rather than making a new one.
-                self.snapshot
-                    .newest(kind, name)
-                    .filter(|newest| super::snapshot::is_archived(newest))
-            }) {
-                Some(live) if same_content(kind, &content, live, self.scope()) => {
+            _ => match self
+                .snapshot
+                .latest(kind, name)
+                .filter(|live| same_content(kind, &content, live, self.scope()))
+                .or_else(|| {
+                    // An asset that left the manifests was archived (`--prune`); the same
+                    // content coming back restores that version rather than making a new one.
+                    self.snapshot
+                        .archived_newest_first(kind, name)
+                        .find(|archived| same_content(kind, &content, archived, self.scope()))
+                }) {
+                Some(live) => {
                     let version = super::snapshot::version_of(live)
                         .unwrap_or_default()
                         .to_owned();
@@ -1178,6 +1182,22 @@ impl<'a> Builder<'a> {
                 }
                 _ => Action::Create,
             };
+            if change.action == Action::NewVersion
+                && let Some(owner) = self
+                    .snapshot
+                    .newest_version(desired.kind, &desired.name)
+                    .and_then(|newest| self.foreign_owner(desired.kind, newest))
+            {
+                change.action = Action::Conflict;
+                change.reason = Some(format!(
+                    "{} `{}` belongs to another amlops project, `{owner}`: a new version would be added to its asset",
+                    desired.kind, desired.name
+                ));
+                change.hint = Some(format!(
+                    "give this asset another name, or declare it in one project only; if this directory is `{owner}` under a new name, set `project \"{owner}\"` in amlops.kdl"
+                ));
+                return change;
+            }
             change.reason = match change.action {
                 Action::NewVersion => Some(match &desired.versioning {
                     Versioning::Chosen { .. } => {
@@ -1277,9 +1297,11 @@ impl<'a> Builder<'a> {
             let mut delete = self.request("DELETE", desired, None);
             delete.path.push_str("?underlyingResourceAction=Delete");
             change.requests.push(delete);
+            // The new compute keeps the tags others set on the old one.
+            let body = merge_foreign_tags(&desired.body, live, "/tags");
             change
                 .requests
-                .push(self.request("PUT", desired, Some(desired.body.clone())));
+                .push(self.request("PUT", desired, Some(body)));
             return change;
         }
         change.action = Action::Update;
@@ -1489,12 +1511,18 @@ impl<'a> Builder<'a> {
     /// A `rerun: never` job that already ran: nothing is submitted, whatever changed.
     fn kept_job(&self, desired: &Desired, last: &Value, mut change: Change) -> Change {
         let last_name = last.get("name").and_then(Value::as_str).unwrap_or_default();
+        let last_spec = live_tags(Kind::Job, last)
+            .and_then(|t| t.get(tags::SPEC))
+            .and_then(Value::as_str);
         change.action = Action::NoOp;
         change.status = last
             .pointer("/properties/status")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let changed = last_name != desired.name;
+        let changed = match (&desired.versioning, last_spec) {
+            (Versioning::Job { spec, .. }, Some(ran)) => spec != ran,
+            _ => last_name != desired.name,
+        };
         change.reason = Some(if changed {
             format!("rerun: never; {last_name} ran, {UNSUBMITTED}")
         } else {

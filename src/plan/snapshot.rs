@@ -103,8 +103,19 @@ impl Snapshot {
     }
 
     /// The newest version, archived or not.
-    pub fn newest(&self, kind: Kind, name: &str) -> Option<&Value> {
+    pub fn newest_version(&self, kind: Kind, name: &str) -> Option<&Value> {
         self.versions(kind, name).iter().max_by(newer)
+    }
+
+    /// The archived versions, the newest first.
+    pub fn archived_newest_first(&self, kind: Kind, name: &str) -> impl Iterator<Item = &Value> {
+        let mut archived: Vec<&Value> = self
+            .versions(kind, name)
+            .iter()
+            .filter(|v| is_archived(v))
+            .collect();
+        archived.sort_by(|a, b| newer(b, a));
+        archived.into_iter()
     }
 
     /// The next integer version: one more than the largest integer version in use, archived
