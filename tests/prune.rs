@@ -242,3 +242,29 @@ fn a_compute_another_project_owns_is_a_conflict_not_a_takeover() {
     let again = first.run(&["plan", "--data-dir", data_dir]);
     assert!(again.stdout.starts_with("No changes."), "{}", again.both());
 }
+
+#[test]
+fn a_new_version_of_another_projects_asset_is_a_conflict() {
+    let workspace = tempfile::tempdir().unwrap();
+    let data_dir = workspace.path().to_str().unwrap();
+    let (first, second) = (Project::empty(), Project::empty());
+    first.write("amlops.kdl", "project \"proj-a\"\n").write(
+        "d.yml",
+        "name: shared\ntype: uri_file\npath: https://x.invalid/a.csv\n",
+    );
+    second.write("amlops.kdl", "project \"proj-b\"\n").write(
+        "d.yml",
+        "name: shared\ntype: uri_file\npath: https://x.invalid/b.csv\n",
+    );
+    let apply = first.run(&["apply", "--auto-approve", "--data-dir", data_dir]);
+    assert_eq!(apply.code, 0, "{}", apply.both());
+    let plan = second.run(&["plan", "--data-dir", data_dir]);
+    assert_eq!(plan.code, 1, "{}", plan.both());
+    assert!(
+        plan.stdout
+            .contains("data `shared` belongs to another amlops project, `proj-a`"),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(second.run(&["drift", "--data-dir", data_dir]).code, 4);
+}

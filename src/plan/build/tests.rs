@@ -417,6 +417,23 @@ fn compute_tags_change_through_the_tags_api_and_a_description_by_put() {
 }
 
 #[test]
+fn a_replaced_compute_keeps_the_tags_others_set() {
+    let mut live = Live::default();
+    live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
+    live.objects.get_mut("computes/cpu").unwrap()["tags"]["costcenter"] = json!("42");
+    let plan = Files::new(&[(
+        "c.yml",
+        &COMPUTE.replace("STANDARD_DS3_v2", "STANDARD_D4_v2"),
+    )])
+    .plan(&live)
+    .unwrap();
+    let change = plan.change("compute.cpu").unwrap();
+    assert_eq!(change.action, Action::Replace);
+    let put = change.requests.iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(put.body.as_ref().unwrap()["tags"]["costcenter"], "42");
+}
+
+#[test]
 fn a_patched_compute_plans_no_change_although_its_record_is_older() {
     let mut live = Live::default();
     live.record(&Files::new(&[("c.yml", COMPUTE)]).plan(&live).unwrap());
