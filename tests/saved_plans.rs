@@ -83,7 +83,7 @@ fn a_saved_plan_is_refused_when_the_workspace_moved() {
     assert!(
         apply
             .stderr
-            .contains("the workspace changed since the plan was saved: compute.cpu-cluster"),
+            .contains("the workspace changed since the plan was made: compute.cpu-cluster"),
         "{}",
         apply.stderr
     );
@@ -104,7 +104,7 @@ fn a_saved_plan_is_refused_when_the_manifests_changed() {
     assert!(
         apply
             .stderr
-            .contains("the manifests changed since the plan was saved: environment.env:1"),
+            .contains("what the plan would do changed since it was made (the manifests, or what they refer to in the workspace): environment.env:1"),
         "{}",
         apply.stderr
     );

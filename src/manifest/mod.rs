@@ -413,6 +413,17 @@ impl Walk<'_> {
             } else if kind.is_symlink() && path.is_dir() {
                 self.linked_folder(&path, diagnostics);
             } else if (self.wanted)(&name) {
+                if kind.is_symlink()
+                    && let Ok(real) = std::fs::canonicalize(&path)
+                    && !real.starts_with(&self.root)
+                {
+                    diagnostics.push(Diagnostic::warning(format!(
+                        "skipped the linked file {}: it leads out of the manifest directory, to {}",
+                        display_path(&path),
+                        real.display()
+                    )));
+                    continue;
+                }
                 self.files.push(path);
             }
         }
@@ -434,9 +445,14 @@ impl Walk<'_> {
                 real.display()
             )));
         } else if !self.visited.insert(real.clone()) {
+            let shown = display_path(&real);
             diagnostics.push(skipped(format!(
                 "its folder {} is read already (a link loop, or a second way in)",
-                display_path(&real)
+                if shown.is_empty() {
+                    "."
+                } else {
+                    shown.as_str()
+                }
             )));
         } else {
             self.folder(path, diagnostics);

@@ -138,11 +138,11 @@ pub struct Origin {
 /// Why a saved plan cannot be applied as it is.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StalePlan {
-    #[error("the workspace changed since the plan was saved: {}", .0.join(", "))]
+    #[error("the workspace changed since the plan was made: {}", .0.join(", "))]
     LiveMoved(Vec<String>),
-    #[error("the manifests changed since the plan was saved: {}", .0.join(", "))]
+    #[error("what the plan would do changed since it was made (the manifests, or what they refer to in the workspace): {}", .0.join(", "))]
     ManifestsChanged(Vec<String>),
-    #[error("the saved plan targets {saved}, not {current}")]
+    #[error("the plan was made for {saved}, not {current}")]
     OtherTarget { saved: String, current: String },
 }
 
@@ -150,10 +150,11 @@ impl Plan {
     /// Checks that `fresh` (planned now from the same manifests) is the plan that was saved:
     /// the live objects it saw are unchanged, and so are the changes it would make.
     pub fn check_saved(&self, fresh: &Plan) -> Result<(), StalePlan> {
-        if self.target.id != fresh.target.id {
+        if self.target.id != fresh.target.id || self.target.kind != fresh.target.kind {
+            let words = |t: &Target| format!("the {} {}", t.kind, t.id);
             return Err(StalePlan::OtherTarget {
-                saved: self.target.id.clone(),
-                current: fresh.target.id.clone(),
+                saved: words(&self.target),
+                current: words(&fresh.target),
             });
         }
         let moved: Vec<String> = self
