@@ -75,6 +75,21 @@ pub struct DirArg {
     pub dir: PathBuf,
 }
 
+impl DirArg {
+    /// Says so when the directory does not exist: the local workspace lives in it, so an
+    /// empty one would be made up otherwise.
+    pub fn missing(&self) -> Option<ExitCode> {
+        if self.dir.exists() {
+            return None;
+        }
+        ui::error(&format!(
+            "{} does not exist",
+            amlops::diag::display_path(&self.dir)
+        ));
+        Some(ExitCode::from(1))
+    }
+}
+
 pub fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();

@@ -59,6 +59,9 @@ const ASSETS: &[(&str, &str)] = &[
 ];
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = args.dir.missing() {
+        return Ok(code);
+    }
     let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
         Ok(selection) => selection,
         Err(code) => return Ok(code),
@@ -261,6 +264,9 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = args.dir.missing() {
+        return Ok(code);
+    }
     let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
         Ok(selection) => selection,
         Err(code) => return Ok(code),

@@ -414,6 +414,14 @@ fn read_aml_compute(fields: &mut Fields<'_>, problems: &mut Problems) -> AmlComp
         if let Some(v) = value.as_ref().filter(|v| v.value < 0) {
             problems.error(&v.loc, key, format!("`{key}` must not be negative"));
         }
+        if let Some(v) = value.as_ref().filter(|v| v.value > i64::from(i32::MAX)) {
+            // The REST API holds node counts as 32-bit integers.
+            problems.error(
+                &v.loc,
+                key,
+                format!("`{key}` is too large: Azure takes at most {}", i32::MAX),
+            );
+        }
     }
     if let (Some(min), Some(max)) = (&min_instances, &max_instances)
         && min.value > max.value

@@ -1305,16 +1305,6 @@ impl<'a> Builder<'a> {
             return change;
         }
         change.action = Action::Update;
-        if change.fields.iter().any(|f| f.path == "description") {
-            // The contract changes a compute's description in place only by a PUT of the
-            // whole compute, which Azure takes as an update when nothing else changed.
-            change.reason = Some("its description changes in place".into());
-            let body = merge_foreign_tags(&desired.body, live, "/tags");
-            change
-                .requests
-                .push(self.request("PUT", desired, Some(body)));
-            return change;
-        }
         let scaled = change
             .fields
             .iter()
@@ -1323,6 +1313,22 @@ impl<'a> Builder<'a> {
         let mut reasons = Vec::new();
         if scaled {
             reasons.push("scale settings change in place");
+        }
+        if retagged {
+            reasons.push("tags change in place");
+        }
+        if change.fields.iter().any(|f| f.path == "description") {
+            // The contract changes a compute's description in place only by a PUT of the
+            // whole compute, which Azure takes as an update when nothing else changed.
+            reasons.insert(0, "its description changes in place");
+            change.reason = Some(reasons.join("; "));
+            let body = merge_foreign_tags(&desired.body, live, "/tags");
+            change
+                .requests
+                .push(self.request("PUT", desired, Some(body)));
+            return change;
+        }
+        if scaled {
             let scale = desired
                 .body
                 .pointer("/properties/properties/scaleSettings")
@@ -1332,9 +1338,6 @@ impl<'a> Builder<'a> {
             change
                 .requests
                 .push(self.request("PATCH", desired, Some(patch)));
-        }
-        if retagged {
-            reasons.push("tags change in place");
         }
         // The scale PATCH cannot carry tags, and a PUT would send the whole compute again:
         // ARM's Tags API merges the manifests' tags (amlops' own among them, recording the

@@ -145,6 +145,7 @@ fn render_change(out: &mut String, change: &Change) {
 }
 
 fn render_field(out: &mut String, action: Action, field: &FieldChange) {
+    let path = crate::diag::visible(&field.path);
     let mut replace = if field.forces_replacement && action == Action::Replace {
         format!(" {}", paint(REMOVE, "# forces replacement"))
     } else {
@@ -163,8 +164,8 @@ fn render_field(out: &mut String, action: Action, field: &FieldChange) {
                 out,
                 "      {} {}:{}{replace}",
                 paint(ADD, "+"),
-                field.path,
-                value_text(after, 10)
+                path,
+                crate::diag::visible(&value_text(after, 10))
             );
         }
         (Some(before), None) => {
@@ -172,16 +173,17 @@ fn render_field(out: &mut String, action: Action, field: &FieldChange) {
                 out,
                 "      {} {}:{}{replace}",
                 paint(REMOVE, "-"),
-                field.path,
-                value_text(before, 10)
+                path,
+                crate::diag::visible(&value_text(before, 10))
             );
         }
         (Some(Value::String(before)), Some(Value::String(after)))
             if before.contains('\n') || after.contains('\n') =>
         {
-            let _ = writeln!(out, "      {} {}:{replace}", paint(CHANGE, "~"), field.path);
+            let _ = writeln!(out, "      {} {}:{replace}", paint(CHANGE, "~"), path);
             let diff = TextDiff::from_lines(before.as_str(), after.as_str());
-            for line in diff.unified_diff().context_radius(2).to_string().lines() {
+            let diff = diff.unified_diff().context_radius(2).to_string();
+            for line in crate::diag::visible(&diff).lines() {
                 let styled = match line.chars().next() {
                     Some('+') => paint(ADD, line),
                     Some('-') => paint(REMOVE, line),
@@ -196,7 +198,7 @@ fn render_field(out: &mut String, action: Action, field: &FieldChange) {
                 out,
                 "      {} {}: {} → {}{replace}",
                 paint(CHANGE, "~"),
-                field.path,
+                path,
                 inline_value(before),
                 inline_value(after)
             );

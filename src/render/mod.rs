@@ -40,10 +40,12 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// A scalar or collection shown on one line: strings quoted, the rest as JSON.
 pub fn inline_value(value: &Value) -> String {
-    match value {
+    let text = match value {
         Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
         other => other.to_string(),
-    }
+    };
+    // A bidirectional override or an invisible character is spelt out, never printed.
+    crate::diag::visible(&text).into_owned()
 }
 
 #[cfg(test)]
