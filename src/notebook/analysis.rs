@@ -15,7 +15,7 @@
 //! The result carries everything the writers need; nothing here touches the file system except
 //! through [`NotebookFiles`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{Expr, Stmt};
@@ -285,7 +285,7 @@ struct State {
     work: Vec<Work>,
     kept: Vec<KeptStatement>,
     installs: Vec<(InstallLine, bool, usize)>,
-    kwargs_classes: Vec<String>,
+    kwargs_classes: BTreeSet<String>,
     /// Parameter statements to remove: (cell, statement index).
     param_statements: BTreeSet<(usize, usize)>,
     /// Module constants promoted to parameters: (cell, statement index).
@@ -340,7 +340,7 @@ impl State {
             work: Vec::new(),
             kept: Vec::new(),
             installs: Vec::new(),
-            kwargs_classes: Vec::new(),
+            kwargs_classes: BTreeSet::new(),
             param_statements: BTreeSet::new(),
             promoted: BTreeSet::new(),
             dropped_binds: BTreeMap::new(),
@@ -639,7 +639,7 @@ impl State {
             let work = &self.work[work_index];
             for stmt in &work.prepared.parsed.syntax().body {
                 if let Some(class) = params::kwargs_class(stmt) {
-                    self.kwargs_classes.push(class);
+                    self.kwargs_classes.insert(class);
                 }
             }
         }
@@ -689,15 +689,12 @@ impl State {
 
     /// Replaces defaults with the literal values papermill injected last time.
     fn use_injected_values(&mut self) {
+        let by_name = first_index_by_name(&self.analysis.parameters);
         for (name, source) in &self.analysis.injected {
-            let Some(parameter) = self
-                .analysis
-                .parameters
-                .iter_mut()
-                .find(|p| &p.name == name)
-            else {
+            let Some(&index) = by_name.get(name.as_str()) else {
                 continue;
             };
+            let parameter = &mut self.analysis.parameters[index];
             let Ok(parsed) = ruff_python_parser::parse_expression(source) else {
                 continue;
             };
@@ -720,9 +717,6 @@ impl State {
         for (stmt_index, stmt) in work.prepared.parsed.syntax().body.iter().enumerate() {
             match params::tagged_assignment(&work.prepared, cell, stmt) {
                 Some(parameter) => {
-                    if let Some(previous) = found.iter().position(|p| p.name == parameter.name) {
-                        found.remove(previous);
-                    }
                     self.param_statements.insert((cell, stmt_index));
                     found.push(parameter);
                 }
@@ -743,7 +737,7 @@ impl State {
                 hint: None,
             });
         }
-        self.analysis.parameters = found;
+        self.analysis.parameters = last_of_each_name(found);
     }
 
     /// Stage 4.
@@ -1157,7 +1151,10 @@ impl State {
                 uses.push((kept_index, found, target));
             }
         }
-        let mut binder = Binder::default();
+        let mut binder = Binder {
+            parameter_index: first_index_by_name(&self.analysis.parameters),
+            ..Binder::default()
+        };
         for (kept_index, found, target) in uses {
             self.bind_use(&mut binder, kept_index, found, target, &constants, options);
         }
@@ -1166,12 +1163,7 @@ impl State {
 
     /// Module-level names bound once, by one top-level assignment of a string literal.
     fn string_constants(&self) -> BTreeMap<String, (usize, String)> {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for kept in &self.kept {
-            for name in &kept.names.binds {
-                *counts.entry(name.clone()).or_default() += 1;
-            }
-        }
+        let counts = self.bind_counts();
         let mut constants = BTreeMap::new();
         for (kept_index, kept) in self
             .kept
@@ -1263,12 +1255,10 @@ impl State {
                 }
             }
             PathOrigin::Name { name } | PathOrigin::Attribute { name } => {
-                let parameter = self
-                    .analysis
-                    .parameters
-                    .iter()
-                    .find(|p| &p.name == name)
-                    .cloned();
+                let parameter = binder
+                    .parameter_index
+                    .get(name)
+                    .map(|&index| self.analysis.parameters[index].clone());
                 let (value, is_parameter) = match (&parameter, constants.get(name)) {
                     (Some(parameter), _) => (parameter.default.as_str().map(str::to_string), true),
                     (None, Some((_, value))) => (Some(value.clone()), false),
@@ -1374,21 +1364,16 @@ impl State {
             .collect();
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
+        let mut input_names = HashSet::new();
+        let mut output_names = HashSet::new();
         for port in binder.ports.into_iter().map(DataPort::from) {
             let input = binder_inputs.contains(&port.name) && !binder_outputs.contains(&port.name);
             let written = binder.writes.contains(&port.name);
             if input && !written {
-                if !inputs
-                    .iter()
-                    .any(|existing: &DataPort| existing.name == port.name)
-                {
+                if input_names.insert(port.name.clone()) {
                     inputs.push(port);
                 }
-            } else if !input
-                && !outputs
-                    .iter()
-                    .any(|existing: &DataPort| existing.name == port.name)
-            {
+            } else if !input && output_names.insert(port.name.clone()) {
                 outputs.push(port);
             }
         }
@@ -1682,17 +1667,18 @@ impl State {
     /// Stage 8.
     fn place_statements(&mut self) {
         let hoistable = self.hoistable();
-        let mut module_names: BTreeSet<String> = BTreeSet::new();
-        let mut body_names: BTreeSet<String> = BTreeSet::new();
+        let mut module_names: HashSet<&str> = HashSet::new();
+        let mut body_names: HashSet<&str> = HashSet::with_capacity(self.kept.len());
         let mut reasons = Vec::new();
         for (kept_index, kept) in self.kept.iter().enumerate() {
             if kept.removed {
                 continue;
             }
-            if hoistable.contains(&kept_index) {
-                module_names.extend(kept.names.binds.iter().cloned());
+            let binds = kept.names.binds.iter().map(String::as_str);
+            if hoistable[kept_index] {
+                module_names.extend(binds);
             } else {
-                body_names.extend(kept.names.binds.iter().cloned());
+                body_names.extend(binds);
             }
             if kept.names.module_global {
                 let (cell, line) = self.locate(kept, self.statement(kept).start());
@@ -1704,28 +1690,30 @@ impl State {
         let parameters = self.parameter_names();
         let mut globals: BTreeSet<String> = parameters.clone();
         for (kept_index, kept) in self.kept.iter().enumerate() {
-            if !hoistable.contains(&kept_index) {
+            if !hoistable[kept_index] {
                 continue;
             }
             let stmt = self.statement(kept);
             for read in kept.names.deferred.iter() {
-                if body_names.contains(&read.name) {
+                if body_names.contains(read.name.as_str()) {
                     globals.insert(read.name.clone());
                 }
             }
             for read in &kept.names.reads {
-                if body_names.contains(&read.name) || parameters.contains(&read.name) {
+                if body_names.contains(read.name.as_str()) || parameters.contains(&read.name) {
                     let (cell, line) = self.locate(kept, stmt.start());
                     reasons.push(format!("cell {cell} line {line}: a definition reads `{}` when it is defined, before main() runs", read.name));
                 }
             }
         }
-        globals.extend(body_names.intersection(&module_names).cloned());
+        globals.extend(
+            body_names
+                .intersection(&module_names)
+                .map(|name| name.to_string()),
+        );
         self.analysis.main_globals = globals;
         if self.kept.iter().enumerate().any(|(index, kept)| {
-            !kept.removed
-                && !hoistable.contains(&index)
-                && matches!(self.statement(kept), Stmt::ClassDef(_))
+            !kept.removed && !hoistable[index] && matches!(self.statement(kept), Stmt::ClassDef(_))
         }) {
             reasons.push("a class is defined from body variables; classes are never moved into main(), where pickling would fail".to_string());
         }
@@ -1742,16 +1730,12 @@ impl State {
         self.build_chunks(&hoistable, mode);
     }
 
-    /// Imports, definitions, classes and constants bound once to a literal.
-    fn hoistable(&self) -> BTreeSet<usize> {
-        let mut bind_counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for kept in &self.kept {
-            for name in &kept.names.binds {
-                *bind_counts.entry(name.as_str()).or_default() += 1;
-            }
-        }
+    /// Imports, definitions, classes and constants bound once to a literal, by kept index.
+    fn hoistable(&self) -> Vec<bool> {
+        let bind_counts = self.bind_counts();
         let parameters = self.parameter_names();
-        let mut hoisted = BTreeSet::new();
+        let mut module = None;
+        let mut hoisted = vec![false; self.kept.len()];
         for (kept_index, kept) in self.kept.iter().enumerate() {
             if kept.removed {
                 continue;
@@ -1778,34 +1762,35 @@ impl State {
                 .iter()
                 .any(|read| !names::is_builtin(&read.name));
             let definition = matches!(stmt, Stmt::FunctionDef(_) | Stmt::ClassDef(_));
-            if is_hoistable && !(definition && reads_body && self.reads_non_module(kept)) {
-                hoisted.insert(kept_index);
+            if is_hoistable
+                && !(definition
+                    && reads_body
+                    && reads_non_module(
+                        kept,
+                        module.get_or_insert_with(|| self.module_names(&bind_counts)),
+                    ))
+            {
+                hoisted[kept_index] = true;
             }
         }
         hoisted
     }
 
-    /// Whether a definition's immediate reads (decorators, defaults, bases, class body) need
-    /// names that are not imports or hoisted definitions.
-    /// `NAME = literal`, the only binding of `NAME`.
-    fn is_literal_constant(&self, kept: &KeptStatement) -> bool {
-        let Stmt::Assign(assign) = self.statement(kept) else {
-            return false;
-        };
-        let [Expr::Name(name)] = assign.targets.as_slice() else {
-            return false;
-        };
-        let bindings = self
-            .kept
-            .iter()
-            .filter(|other| other.names.binds.contains(name.id.as_str()))
-            .count();
-        bindings == 1 && params::literal(&assign.value).is_some()
+    /// How many kept statements (removed ones included) bind each name.
+    fn bind_counts(&self) -> HashMap<&str, usize> {
+        let mut counts: HashMap<&str, usize> = HashMap::with_capacity(self.kept.len());
+        for kept in &self.kept {
+            for name in &kept.names.binds {
+                *counts.entry(name.as_str()).or_default() += 1;
+            }
+        }
+        counts
     }
 
-    fn reads_non_module(&self, kept: &KeptStatement) -> bool {
-        let module: BTreeSet<&str> = self
-            .kept
+    /// Names bound by statements that run at module level whatever the mode: imports,
+    /// definitions, and literal constants.
+    fn module_names<'k>(&'k self, bind_counts: &HashMap<&str, usize>) -> HashSet<&'k str> {
+        self.kept
             .iter()
             .filter(|other| !other.removed)
             .filter(|other| {
@@ -1815,17 +1800,28 @@ impl State {
                         | Stmt::ImportFrom(_)
                         | Stmt::FunctionDef(_)
                         | Stmt::ClassDef(_)
-                ) || self.is_literal_constant(other)
+                ) || self.is_literal_constant(other, bind_counts)
             })
             .flat_map(|other| other.names.binds.iter().map(String::as_str))
-            .collect();
-        kept.names
-            .reads
-            .iter()
-            .any(|read| !names::is_builtin(&read.name) && !module.contains(read.name.as_str()))
+            .collect()
     }
 
-    fn import_after_path_change(&self, hoistable: &BTreeSet<usize>) -> Option<String> {
+    /// `NAME = literal`, the only binding of `NAME`.
+    fn is_literal_constant(
+        &self,
+        kept: &KeptStatement,
+        bind_counts: &HashMap<&str, usize>,
+    ) -> bool {
+        let Stmt::Assign(assign) = self.statement(kept) else {
+            return false;
+        };
+        let [Expr::Name(name)] = assign.targets.as_slice() else {
+            return false;
+        };
+        bind_counts.get(name.id.as_str()) == Some(&1) && params::literal(&assign.value).is_some()
+    }
+
+    fn import_after_path_change(&self, hoistable: &[bool]) -> Option<String> {
         let mut changed: Option<(usize, u32)> = None;
         for (kept_index, kept) in self
             .kept
@@ -1835,7 +1831,7 @@ impl State {
         {
             let stmt = self.statement(kept);
             let is_import = matches!(stmt, Stmt::Import(_) | Stmt::ImportFrom(_));
-            if is_import && hoistable.contains(&kept_index) {
+            if is_import && hoistable[kept_index] {
                 if let Some((cell, line)) = changed {
                     return Some(format!(
                         "cell {cell} line {line} changes sys.path or the environment before a later import"
@@ -1843,7 +1839,7 @@ impl State {
                 }
                 continue;
             }
-            if !hoistable.contains(&kept_index) {
+            if !hoistable[kept_index] {
                 let text = self.work[kept.work].prepared.slice(stmt.range());
                 if text.contains("sys.path")
                     || text.contains("os.environ")
@@ -1856,11 +1852,19 @@ impl State {
         None
     }
 
-    fn build_chunks(&mut self, hoistable: &BTreeSet<usize>, mode: Mode) {
+    fn build_chunks(&mut self, hoistable: &[bool], mode: Mode) {
+        // Kept statements are in notebook order, as `decide_statements` found them.
+        debug_assert!(
+            self.kept
+                .windows(2)
+                .all(|pair| (pair[0].work, pair[0].stmt) < (pair[1].work, pair[1].stmt))
+        );
+        let mut next_kept = 0;
         let mut chunks = Vec::new();
-        for work in &self.work {
+        for (work_index, work) in self.work.iter().enumerate() {
             let body = &work.prepared.parsed.syntax().body;
             let text = &work.prepared.text;
+            let edits = SortedEdits::new(&work.edits);
             let mut previous_end = 0;
             for (stmt_index, stmt) in body.iter().enumerate() {
                 let next_start = body
@@ -1876,24 +1880,25 @@ impl State {
                 };
                 let start = previous_end.min(stmt.start().to_usize());
                 previous_end = end;
-                let kept_index = self.kept.iter().position(|kept| {
-                    kept.work
-                        == self
-                            .work
-                            .iter()
-                            .position(|w| std::ptr::eq(w, work))
-                            .unwrap_or(usize::MAX)
-                        && kept.stmt == stmt_index
-                });
-                let Some(kept_index) = kept_index else {
+                while self
+                    .kept
+                    .get(next_kept)
+                    .is_some_and(|kept| (kept.work, kept.stmt) < (work_index, stmt_index))
+                {
+                    next_kept += 1;
+                }
+                let kept_index = next_kept;
+                let Some(kept) = self
+                    .kept
+                    .get(kept_index)
+                    .filter(|kept| (kept.work, kept.stmt) == (work_index, stmt_index))
+                else {
                     continue;
                 };
-                if self.kept[kept_index].removed
-                    || self.promoted.contains(&(work.index, stmt_index))
-                {
+                if kept.removed || self.promoted.contains(&(work.index, stmt_index)) {
                     continue;
                 }
-                let mut chunk_text = apply_edits(text, &work.edits, start, end);
+                let mut chunk_text = edits.apply(text, start, end);
                 let leading_blank =
                     chunk_text.len() - chunk_text.trim_start_matches(['\n', ' ', '\t']).len();
                 let line_start = chunk_text[..leading_blank]
@@ -1903,7 +1908,7 @@ impl State {
                 if !chunk_text.ends_with('\n') {
                     chunk_text.push('\n');
                 }
-                let placement = if mode == Mode::Functions && hoistable.contains(&kept_index) {
+                let placement = if mode == Mode::Functions && hoistable[kept_index] {
                     Placement::Module
                 } else {
                     Placement::Body
@@ -1972,6 +1977,42 @@ impl State {
     }
 }
 
+/// Whether a definition's immediate reads (decorators, defaults, bases, class body) need
+/// names that are not imports, definitions or literal constants.
+fn reads_non_module(kept: &KeptStatement, module: &HashSet<&str>) -> bool {
+    kept.names
+        .reads
+        .iter()
+        .any(|read| !names::is_builtin(&read.name) && !module.contains(read.name.as_str()))
+}
+
+/// A name assigned twice is one parameter, placed where its last assignment is, with its value.
+fn last_of_each_name(found: Vec<Parameter>) -> Vec<Parameter> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(found.len());
+    for (index, parameter) in found.iter().enumerate() {
+        last.insert(parameter.name.as_str(), index);
+    }
+    let keep: Vec<bool> = found
+        .iter()
+        .enumerate()
+        .map(|(index, parameter)| last[parameter.name.as_str()] == index)
+        .collect();
+    found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(parameter, keep)| keep.then_some(parameter))
+        .collect()
+}
+
+/// The index of the first parameter of each name.
+fn first_index_by_name(parameters: &[Parameter]) -> HashMap<String, usize> {
+    let mut index = HashMap::with_capacity(parameters.len());
+    for (at, parameter) in parameters.iter().enumerate() {
+        index.entry(parameter.name.clone()).or_insert(at);
+    }
+    index
+}
+
 static EMPTY_SET: BTreeSet<String> = BTreeSet::new();
 
 #[derive(Default)]
@@ -1982,6 +2023,10 @@ struct Binder {
     promoted: BTreeSet<String>,
     new_parameters: Vec<Parameter>,
     fresh_names: BTreeSet<String>,
+    /// Per base name, the counter to try next: every name before it is taken.
+    fresh_counters: HashMap<String, usize>,
+    /// The notebook's parameters (before binding adds any), first index by name.
+    parameter_index: HashMap<String, usize>,
 }
 
 struct PortDraft {
@@ -2022,15 +2067,22 @@ impl Binder {
         });
     }
 
+    /// `base`, or `base_2`, `base_3`… : the first not in `used` nor given out before. Names
+    /// only ever become taken, so the search for a base resumes where its last one stopped.
     fn fresh(&mut self, base: &str, used: &BTreeSet<String>) -> String {
         let base = identifier(base);
-        let mut name = base.clone();
-        let mut counter = 2;
+        let mut counter = self.fresh_counters.get(&base).copied().unwrap_or(1);
+        let mut name = if counter == 1 {
+            base.clone()
+        } else {
+            format!("{base}_{counter}")
+        };
         while used.contains(&name) || self.fresh_names.contains(&name) {
-            name = format!("{base}_{counter}");
             counter += 1;
+            name = format!("{base}_{counter}");
         }
         self.fresh_names.insert(name.clone());
+        self.fresh_counters.insert(base, counter + 1);
         name
     }
 }
@@ -2297,12 +2349,17 @@ fn misplaced_finding(misplaced: Misplaced) -> (&'static str, String, String) {
 }
 
 /// A name that differs by a prefix or a couple of characters.
+///
+/// The first such name in order: names starting with `name_` sort together, from `name_` on.
 fn similar_name<'a>(name: &str, bound: &'a BTreeSet<String>) -> Option<&'a String> {
-    bound.iter().find(|candidate| {
-        candidate.len() > name.len()
-            && candidate.starts_with(name)
-            && candidate.as_bytes().get(name.len()) == Some(&b'_')
-    })
+    let prefix = format!("{name}_");
+    bound
+        .range::<str, _>((
+            std::ops::Bound::Included(prefix.as_str()),
+            std::ops::Bound::Unbounded,
+        ))
+        .next()
+        .filter(|candidate| candidate.starts_with(&prefix))
 }
 
 /// `#| amlops: skip` (or nbdev's `#| hide`-style directives we honour).
@@ -2335,24 +2392,44 @@ pub(crate) fn apply_edits(
     start: usize,
     end: usize,
 ) -> String {
-    let mut edits: Vec<&(TextRange, String)> = edits
-        .iter()
-        .filter(|(range, _)| range.start().to_usize() >= start && range.end().to_usize() <= end)
-        .collect();
-    edits.sort_by_key(|(range, _)| range.start());
-    let mut out = String::new();
-    let mut at = start;
-    for (range, replacement) in edits {
-        let (from, to) = (range.start().to_usize(), range.end().to_usize());
-        if from < at {
-            continue;
-        }
-        out.push_str(&text[at..from]);
-        out.push_str(replacement);
-        at = to;
+    SortedEdits::new(edits).apply(text, start, end)
+}
+
+/// A cell's edits sorted by start (ties in the order they were made), so that applying the
+/// edits of each of a cell's statements costs the statement's edits, not all the cell's.
+struct SortedEdits<'e>(Vec<&'e (TextRange, String)>);
+
+impl<'e> SortedEdits<'e> {
+    fn new(edits: &'e [(TextRange, String)]) -> Self {
+        let mut sorted: Vec<&(TextRange, String)> = edits.iter().collect();
+        sorted.sort_by_key(|(range, _)| range.start());
+        SortedEdits(sorted)
     }
-    out.push_str(&text[at..end]);
-    out
+
+    /// `text[start..end]` with the edits that lie wholly inside it applied; an edit that
+    /// overlaps one applied before it is skipped.
+    fn apply(&self, text: &str, start: usize, end: usize) -> String {
+        let first = self
+            .0
+            .partition_point(|(range, _)| range.start().to_usize() < start);
+        let inside = self.0[first..]
+            .iter()
+            .take_while(|(range, _)| range.start().to_usize() <= end)
+            .filter(|(range, _)| range.end().to_usize() <= end);
+        let mut out = String::new();
+        let mut at = start;
+        for (range, replacement) in inside {
+            let (from, to) = (range.start().to_usize(), range.end().to_usize());
+            if from < at {
+                continue;
+            }
+            out.push_str(&text[at..from]);
+            out.push_str(replacement);
+            at = to;
+        }
+        out.push_str(&text[at..end]);
+        out
+    }
 }
 
 /// The value of a plain string literal's source.

@@ -2,6 +2,7 @@
 //! the command job. Written by hand rather than through a serializer so the output is stable,
 //! commented where it helps, and quoted the way PyYAML (YAML 1.1) reads it back.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -163,27 +164,30 @@ enum Binding<'a> {
 }
 
 fn bindings(analysis: &Analysis) -> Vec<Binding<'_>> {
+    let inputs = ports_by_name(&analysis.inputs);
+    let outputs = ports_by_name(&analysis.outputs);
     analysis
         .parameters
         .iter()
         .filter_map(|parameter| {
-            if let Some(input) = analysis
-                .inputs
-                .iter()
-                .find(|input| input.name == parameter.name)
-            {
+            if let Some(input) = inputs.get(parameter.name.as_str()) {
                 return Some(Binding::Input(input));
             }
-            if let Some(output) = analysis
-                .outputs
-                .iter()
-                .find(|output| output.name == parameter.name)
-            {
+            if let Some(output) = outputs.get(parameter.name.as_str()) {
                 return Some(Binding::Output(output));
             }
             (!parameter.is_optional()).then_some(Binding::Literal(parameter))
         })
         .collect()
+}
+
+/// The first port of each name.
+fn ports_by_name(ports: &[DataPort]) -> HashMap<&str, &DataPort> {
+    let mut by_name = HashMap::with_capacity(ports.len());
+    for port in ports {
+        by_name.entry(port.name.as_str()).or_insert(port);
+    }
+    by_name
 }
 
 /// The command job manifest.

@@ -3,6 +3,8 @@
 //! Only literal values become parameters; their type is the literal's type (or the annotation's),
 //! so the generated script can parse each one back without `type=bool` pitfalls.
 
+use std::collections::BTreeSet;
+
 use ruff_python_ast::{Expr, Number, Stmt, UnaryOp};
 use ruff_text_size::Ranged;
 use serde::Serialize;
@@ -314,7 +316,7 @@ pub fn holder_call(
     cell: &PreparedCell,
     index: usize,
     stmt: &Stmt,
-    kwargs_classes: &[String],
+    kwargs_classes: &BTreeSet<String>,
 ) -> Option<(String, Vec<Parameter>)> {
     let Stmt::Assign(assign) = stmt else {
         return None;
@@ -326,7 +328,7 @@ pub fn holder_call(
         return None;
     };
     let callee = cell.slice(call.func.range());
-    if !HOLDER_CALLS.contains(&callee) && !kwargs_classes.iter().any(|name| name == callee) {
+    if !HOLDER_CALLS.contains(&callee) && !kwargs_classes.contains(callee) {
         return None;
     }
     if !call.arguments.args.is_empty() || call.arguments.keywords.is_empty() {
@@ -423,7 +425,7 @@ mod tests {
             "class MyArgs:\n    def __init__(self, /, **kwargs):\n        self.__dict__.update(kwargs)\n\nargs = MyArgs(a = 1, b = \"x\")\n",
         );
         let body = &cell.parsed.syntax().body;
-        let classes = vec![kwargs_class(&body[0]).unwrap()];
+        let classes = BTreeSet::from([kwargs_class(&body[0]).unwrap()]);
         let (name, found) = holder_call(&cell, 0, &body[1], &classes).unwrap();
         assert_eq!((name.as_str(), found.len()), ("args", 2));
     }
