@@ -198,9 +198,7 @@ fn spell_out_escapes(text: &str, plain: &Parsed<ModModule>) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut offset = 0usize;
     for line in text.split_inclusive('\n') {
-        let inside = strings
-            .iter()
-            .any(|range| range.start().to_usize() < offset && offset < range.end().to_usize());
+        let inside = starts_inside(&strings, offset);
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
         let rewritten = match trimmed.chars().next() {
@@ -220,6 +218,13 @@ fn spell_out_escapes(text: &str, plain: &Parsed<ModModule>) -> String {
         offset += line.len();
     }
     out
+}
+
+/// Whether `offset` lies strictly inside one of `ranges`, which are sorted and do not overlap
+/// (token ranges), so only the last range starting before `offset` can hold it.
+fn starts_inside(ranges: &[TextRange], offset: usize) -> bool {
+    let before = ranges.partition_point(|range| range.start().to_usize() < offset);
+    before > 0 && offset < ranges[before - 1].end().to_usize()
 }
 
 fn is_string_content(kind: ruff_python_ast::token::TokenKind) -> bool {

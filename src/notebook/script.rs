@@ -327,9 +327,13 @@ pub fn indent_code(code: &str, indent: &str) -> String {
     let mut out = String::with_capacity(code.len() + code.len() / 8);
     let mut offset = 0;
     for line in code.split_inclusive('\n') {
-        let in_string = inside.iter().any(|(start, end, inclusive)| {
-            *start < offset && (offset < *end || (*inclusive && offset == *end))
-        });
+        // Token ranges are sorted and disjoint: only the last one starting before the line
+        // can hold its start.
+        let before = inside.partition_point(|(start, _, _)| *start < offset);
+        let in_string = before > 0 && {
+            let (_, end, inclusive) = inside[before - 1];
+            offset < end || (inclusive && offset == end)
+        };
         if !in_string && !line.trim().is_empty() {
             out.push_str(indent);
         }
