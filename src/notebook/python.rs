@@ -8,9 +8,10 @@
 //! starts with a known magic name is re-read as that magic. Everything outside this file sees
 //! only [`PreparedCell`]: source text, its AST and 1-based line numbers within the cell.
 
+use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::{ModModule, PySourceType, PythonVersion};
-use ruff_python_parser::{ParseOptions, Parsed, parse_unchecked_source};
-use ruff_text_size::{TextRange, TextSize};
+use ruff_python_parser::{ParseError, ParseOptions, Parsed, parse_unchecked_source};
+use ruff_text_size::{Ranged, TextRange, TextSize};
 
 /// The Python version parsed against: syntax newer than this is an error, since the job's
 /// interpreter may be this old.
@@ -98,14 +99,21 @@ impl PreparedCell {
         }
         text = spell_out_escapes(&text, &plain);
         let mut parsed = parse(&text);
-        // Each round fixes one line; a cell cannot have more automagic lines than lines.
-        for _ in 0..text.lines().count() {
-            let Some(offset) = automagic_at_error(&text, &parsed) else {
+        // Each line becomes explicit at most once; a cell cannot have more automagic lines than
+        // lines.
+        let mut budget = text.lines().count();
+        while budget > 0 {
+            let mut offsets = automagics_at_errors(&text, &parsed);
+            if offsets.is_empty() {
                 break;
-            };
-            text.insert(offset, '%');
-            let line = text[..offset].matches('\n').count() as u32 + 1;
-            automagic_lines.push(line + line_offset);
+            }
+            offsets.truncate(budget);
+            budget -= offsets.len();
+            let starts = line_starts(&text);
+            automagic_lines.extend(offsets.iter().map(|offset| {
+                starts.partition_point(|start| start <= offset) as u32 + line_offset
+            }));
+            text = insert_percents(&text, &offsets);
             parsed = parse(&text);
         }
         let line_starts = line_starts(&text);
@@ -173,6 +181,8 @@ impl PreparedCell {
 
 /// Parses without IPython syntax: the fast path for cells that are plain Python.
 fn parse_plain(text: &str) -> Parsed<ModModule> {
+    #[cfg(test)]
+    PARSED_BYTES.set(PARSED_BYTES.get() + text.len());
     let options = ParseOptions::from(PySourceType::Python).with_target_version(TARGET_PYTHON);
     match ruff_python_parser::parse_unchecked(text, options).try_into_module() {
         Some(module) => module,
@@ -227,15 +237,22 @@ fn starts_inside(ranges: &[TextRange], offset: usize) -> bool {
     before > 0 && offset < ranges[before - 1].end().to_usize()
 }
 
-fn is_string_content(kind: ruff_python_ast::token::TokenKind) -> bool {
-    use ruff_python_ast::token::TokenKind;
+fn is_string_content(kind: TokenKind) -> bool {
     matches!(
         kind,
         TokenKind::String | TokenKind::FStringMiddle | TokenKind::TStringMiddle
     )
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Bytes given to the parser on this thread, for tests that count work.
+    static PARSED_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn parse(text: &str) -> Parsed<ModModule> {
+    #[cfg(test)]
+    PARSED_BYTES.set(PARSED_BYTES.get() + text.len());
     let options = ParseOptions::from(PySourceType::Ipynb).with_target_version(TARGET_PYTHON);
     let parsed = ruff_python_parser::parse_unchecked(text, options);
     match parsed.try_into_module() {
@@ -279,10 +296,9 @@ fn split_cell_magic(source: &str) -> (Option<CellMagic>, &str, u32) {
     (None, source, 0)
 }
 
-/// When the first parse error sits on a line that starts with an automagic name followed by an
-/// argument, the offset where a `%` makes it an explicit magic.
-fn automagic_at_error(text: &str, parsed: &Parsed<ModModule>) -> Option<usize> {
-    let error = parsed.errors().first()?;
+/// The offset where a `%` makes the line of `error` an explicit magic, when that line starts
+/// with an automagic name followed by an argument.
+fn automagic_at(text: &str, error: &ParseError) -> Option<usize> {
     let at = error.location.start().to_usize().min(text.len());
     let line_start = text[..at].rfind('\n').map_or(0, |newline| newline + 1);
     let line = text[line_start..].lines().next().unwrap_or("");
@@ -296,6 +312,180 @@ fn automagic_at_error(text: &str, parsed: &Parsed<ModModule>) -> Option<usize> {
         && !rest.trim_start().starts_with('=')
         && !rest.trim_start().starts_with('(');
     (AUTOMAGICS.contains(&word) && looks_like_command).then_some(line_start + indent)
+}
+
+/// The offsets, in order, at which successive rounds of "parse, then make the line of the first
+/// error an explicit magic" would insert a `%`, as far as they can be told from this one parse.
+///
+/// Reparsing after every line costs a parse of the whole cell per automagic line. Instead, when
+/// the line of the first error is self-contained, the next round's first error is known
+/// without parsing: a line that starts a logical line, has balanced brackets, ends with a
+/// logical newline and holds only expression tokens leaves the lexer and the parser in the same
+/// state at its end whether it is read as Python or as a `%` magic. Its errors then disappear
+/// and every later error stays as it is, so the next round's first error is the first one
+/// after the line. The first line that is not self-contained ends the batch (it is still made
+/// explicit; the caller parses again). The batch never differs from the rounds one by one; a
+/// test holds the two to the same results.
+fn automagics_at_errors(text: &str, parsed: &Parsed<ModModule>) -> Vec<usize> {
+    let errors = parsed.errors();
+    // The smallest error start from each index on: the errors after a line must all lie after
+    // it, whatever order the parser reported them in.
+    let mut later_min = vec![usize::MAX; errors.len() + 1];
+    for index in (0..errors.len()).rev() {
+        later_min[index] = later_min[index + 1].min(errors[index].location.start().to_usize());
+    }
+    let mut offsets = Vec::new();
+    let mut next = 0;
+    while let Some(error) = errors.get(next) {
+        let Some(offset) = automagic_at(text, error) else {
+            break;
+        };
+        offsets.push(offset);
+        match after_self_contained_line(text, parsed, next, offset, &later_min) {
+            Some(after) => next = after,
+            None => break,
+        }
+    }
+    offsets
+}
+
+/// When the automagic line starting at `offset` (holding error `first`) is self-contained, the
+/// index of the first error after it.
+fn after_self_contained_line(
+    text: &str,
+    parsed: &Parsed<ModModule>,
+    first: usize,
+    offset: usize,
+    later_min: &[usize],
+) -> Option<usize> {
+    let line_start = text[..offset].rfind('\n').map_or(0, |newline| newline + 1);
+    let line_end = text[offset..]
+        .find('\n')
+        .map_or(text.len(), |at| offset + at);
+    // A `%` magic runs on over a line break after a backslash, even one in a comment.
+    let line = &text[line_start..line_end];
+    if line.contains('\r') || line.ends_with('\\') {
+        return None;
+    }
+    let word_end = text[offset..line_end]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(line_end, |end| offset + end);
+    // This line's errors come from reading its argument as Python; one before the argument
+    // (indentation) would stay.
+    let errors = parsed.errors();
+    let mut after = first;
+    while let Some(error) = errors.get(after) {
+        let at = error.location.start().to_usize();
+        if !(line_start..=line_end).contains(&at) {
+            break;
+        }
+        if at < word_end {
+            return None;
+        }
+        after += 1;
+    }
+    if later_min[after] <= line_end {
+        return None;
+    }
+    let tokens: &[Token] = parsed.tokens();
+    let first_token = tokens.partition_point(|token| token.start().to_usize() < line_start);
+    let starts_logical_line = tokens[..first_token]
+        .iter()
+        .rev()
+        .find(|token| {
+            !matches!(
+                token.kind(),
+                TokenKind::Comment | TokenKind::NonLogicalNewline
+            )
+        })
+        .is_none_or(|token| token.kind() == TokenKind::Newline);
+    if !starts_logical_line {
+        return None;
+    }
+    let mut open: Vec<TokenKind> = Vec::new();
+    for token in &tokens[first_token..] {
+        let (start, end) = (token.start().to_usize(), token.end().to_usize());
+        if matches!(token.kind(), TokenKind::Indent | TokenKind::Dedent) {
+            continue;
+        }
+        if start < offset {
+            return None;
+        }
+        if token.kind() == TokenKind::Newline {
+            return (start == line_end && open.is_empty()).then_some(after);
+        }
+        if end > line_end {
+            return None;
+        }
+        match token.kind() {
+            TokenKind::Lpar => open.push(TokenKind::Rpar),
+            TokenKind::Lsqb => open.push(TokenKind::Rsqb),
+            TokenKind::Lbrace => open.push(TokenKind::Rbrace),
+            closing @ (TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace) => {
+                if open.pop() != Some(closing) {
+                    return None;
+                }
+            }
+            kind if is_plain_expression_token(kind) => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Tokens that can only continue the simple statements of one line: no block, decorator,
+/// lambda, string that spans lines, or escape command.
+fn is_plain_expression_token(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Name
+            | TokenKind::Int
+            | TokenKind::Float
+            | TokenKind::Complex
+            | TokenKind::String
+            | TokenKind::Comment
+            | TokenKind::Dot
+            | TokenKind::Comma
+            | TokenKind::Semi
+            | TokenKind::Plus
+            | TokenKind::Minus
+            | TokenKind::Star
+            | TokenKind::Slash
+            | TokenKind::DoubleSlash
+            | TokenKind::Percent
+            | TokenKind::DoubleStar
+            | TokenKind::Vbar
+            | TokenKind::Amper
+            | TokenKind::Tilde
+            | TokenKind::CircumFlex
+            | TokenKind::LeftShift
+            | TokenKind::RightShift
+            | TokenKind::Less
+            | TokenKind::Greater
+            | TokenKind::LessEqual
+            | TokenKind::GreaterEqual
+            | TokenKind::EqEqual
+            | TokenKind::NotEqual
+            | TokenKind::Equal
+            | TokenKind::Ellipsis
+            | TokenKind::Unknown
+            | TokenKind::True
+            | TokenKind::False
+            | TokenKind::None
+    )
+}
+
+/// `text` with a `%` inserted at each of `offsets` (ascending).
+fn insert_percents(text: &str, offsets: &[usize]) -> String {
+    let mut out = String::with_capacity(text.len() + offsets.len());
+    let mut copied = 0;
+    for &offset in offsets {
+        out.push_str(&text[copied..offset]);
+        out.push('%');
+        copied = offset;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -348,6 +538,199 @@ mod tests {
         assert!(cell.syntax_problems().is_empty());
         let cell = PreparedCell::new("%ls\ns = \"\"\"\n,not code\n\"\"\"\n");
         assert!(cell.text.contains("\n,not code\n"));
+    }
+
+    /// The rounds one at a time, each parsing the whole cell: what [`PreparedCell::new`] must
+    /// match.
+    fn one_round_at_a_time(source: &str) -> (String, Vec<u32>) {
+        let (_, body, line_offset) = split_cell_magic(source);
+        let mut text = body.to_string();
+        let plain = parse_plain(&text);
+        if plain.errors().is_empty() {
+            return (text, Vec::new());
+        }
+        text = spell_out_escapes(&text, &plain);
+        let mut parsed = parse(&text);
+        let mut lines = Vec::new();
+        for _ in 0..text.lines().count() {
+            let first = parsed.errors().first();
+            let Some(offset) = first.and_then(|error| automagic_at(&text, error)) else {
+                break;
+            };
+            text.insert(offset, '%');
+            lines.push(text[..offset].matches('\n').count() as u32 + 1 + line_offset);
+            parsed = parse(&text);
+        }
+        (text, lines)
+    }
+
+    /// Lines around automagics: self-contained ones, and ones that change how later lines read.
+    const LINES: &[&str] = &[
+        "ls data\n",
+        "ls \"/tmp/x\" \n",
+        "pip install numpy==1.26\n",
+        "cd ..\n",
+        "mkdir -p out/models\n",
+        "rm -rf /tmp/x  # clean\n",
+        "cp a.txt b.txt; x = 1\n",
+        "env A=1\n",
+        "time x = f()\n",
+        "ls x = = 1\n",
+        "ls -l\n",
+        "ls x[\n",
+        "ls x]\n",
+        "ls x)\n",
+        "ls (a) b\n",
+        "ls x[1] y\n",
+        "ls 'open\n",
+        "ls '''open\n",
+        "ls f\"{x}\" y\n",
+        "ls x \\\n",
+        "ls x if y else z\n",
+        "ls x: y\n",
+        "time for i in y:\n",
+        "ls @x\n",
+        "ls x?\n",
+        "ls x = !y\n",
+        "ls x = %y\n",
+        "ls lambda: y\n",
+        "ls not x\n",
+        "ls None True\n",
+        "ls $HOME ~\n",
+        "ls x\r\n",
+        "ls\n",
+        "%%time\n",
+        "    ls data\n",
+        "\tls data\n",
+        "  ls data\n",
+        "x = 1\n",
+        "x = (1,\n",
+        "  2)\n",
+        "if x:\n",
+        "else:\n",
+        "try:\n",
+        "    pass\n",
+        "@dec\n",
+        "def f():\n",
+        "    return 1\n",
+        "s = '''\n",
+        "'''\n",
+        "# comment\n",
+        "\n",
+        "y = [\n",
+        "]\n",
+        "%matplotlib inline\n",
+        "?x\n",
+        "x = 1 \\\n",
+        "def broken(:\n",
+        "print(x)\n",
+    ];
+
+    /// xorshift64*: deterministic, no dependency.
+    fn rng(mut seed: u64) -> impl FnMut() -> usize {
+        move || {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            seed.wrapping_mul(0x2545_f491_4f6c_dd1d) as usize
+        }
+    }
+
+    fn assert_same_as_one_round_at_a_time(source: &str) {
+        let cell = PreparedCell::new(source);
+        let (text, lines) = one_round_at_a_time(source);
+        assert_eq!(
+            (&cell.text, &cell.automagic_lines),
+            (&text, &lines),
+            "{source:?}"
+        );
+    }
+
+    #[test]
+    fn automagic_batches_match_one_round_at_a_time() {
+        let mut next = rng(0x2545_f491_4f6c_dd1d);
+        for case in 0..3000usize {
+            let mut source: String = (0..1 + next() % 24)
+                .map(|_| {
+                    // Mostly plain automagic lines, so that long batches form.
+                    let pick = if next().is_multiple_of(3) {
+                        next()
+                    } else {
+                        next() % 8
+                    };
+                    LINES[pick % LINES.len()]
+                })
+                .collect();
+            if case.is_multiple_of(5) {
+                source.truncate(source.trim_end().len());
+            }
+            assert_same_as_one_round_at_a_time(&source);
+        }
+    }
+
+    #[test]
+    fn automagic_batches_match_on_token_soup() {
+        const WORDS: &[&str] = &["ls", "cd", "pip", "time", "env", "x", "if", "def"];
+        const BITS: &[&str] = &[
+            " x", " 1", " 'a'", " \"b\"", " (", " )", " [", " ]", " {", " }", " :", " =", " ==",
+            " ;", " ,", " .", " -", " *", " /", " @", " ?", " !", " %", " $", " #c", " '''", " \\",
+            " f'{", " }'", " if", " else", " lambda", " not", " None", " for", " import", " await",
+            " ->", " :=", " ...", " \t", "\u{a0}", " é",
+        ];
+        const INDENTS: &[&str] = &["", "", "", "    ", "\t", "  "];
+        const LINES_AROUND: &[&str] = &[
+            "if x:\n",
+            "    pass\n",
+            "else:\n",
+            "def f():\n",
+            "x = (\n",
+            ")\n",
+            "s = '''\n",
+            "'''\n",
+            "\n",
+            "# c\n",
+            "%ls\n",
+            "try:\n",
+            "@d\n",
+            "class A:\n",
+            "x = 1 \\\n",
+        ];
+        let mut next = rng(7);
+        for _ in 0..3000 {
+            let mut source = String::new();
+            for _ in 0..1 + next() % 16 {
+                if next().is_multiple_of(4) {
+                    source.push_str(LINES_AROUND[next() % LINES_AROUND.len()]);
+                    continue;
+                }
+                source.push_str(INDENTS[next() % INDENTS.len()]);
+                source.push_str(WORDS[next() % WORDS.len()]);
+                for _ in 0..next() % 5 {
+                    source.push_str(BITS[next() % BITS.len()]);
+                }
+                source.push('\n');
+            }
+            if next().is_multiple_of(4) {
+                source.truncate(source.trim_end().len());
+            }
+            assert_same_as_one_round_at_a_time(&source);
+        }
+    }
+
+    #[test]
+    fn automagic_lines_cost_a_few_parses_not_one_each() {
+        let source: String = (0..2000).map(|i| format!("ls data{i}\n")).collect();
+        let before = PARSED_BYTES.get();
+        let cell = PreparedCell::new(&source);
+        let parsed = PARSED_BYTES.get() - before;
+        assert_eq!(cell.automagic_lines.len(), 2000);
+        assert!(cell.syntax_problems().is_empty());
+        // Plain Python, IPython, and once more with every line explicit.
+        assert!(
+            parsed <= 3 * cell.text.len(),
+            "{parsed} bytes parsed for a cell of {} bytes",
+            cell.text.len()
+        );
     }
 
     #[test]
