@@ -30,8 +30,9 @@ pub enum Misplaced {
 /// What one top-level statement does to module scope.
 #[derive(Debug, Default, Clone)]
 pub struct StatementNames {
-    /// Names bound at module scope, including through `global` inside functions.
-    pub binds: BTreeSet<String>,
+    /// Names bound at module scope, including through `global` inside functions; sorted,
+    /// without repeats. (A vector: one set per statement costs a tree node each.)
+    pub binds: Vec<String>,
     /// Module-level reads that happen when the statement runs.
     pub reads: Vec<NameUse>,
     /// Module-level reads that happen when a function defined here is called.
@@ -66,13 +67,18 @@ pub fn statement_names(stmt: &Stmt) -> StatementNames {
     let mut names = walker.result;
     // Python binds before the statement's later reads only in order, but within one statement
     // the analysis is flow-insensitive: `for i in x: print(i)` reads `i` after binding it.
-    names.reads.retain(|read| !names.binds.contains(&read.name));
+    names
+        .reads
+        .retain(|read| !walker.binds.contains(&read.name));
+    names.binds = walker.binds.into_iter().collect();
     names
 }
 
 #[derive(Default)]
 struct Walker {
     scopes: Vec<Scope>,
+    /// Module-level bindings, moved to `result` at the end.
+    binds: BTreeSet<String>,
     result: StatementNames,
 }
 
@@ -86,13 +92,13 @@ impl Walker {
     fn bind_in(&mut self, index: Option<usize>, name: &str) {
         match index {
             Some(index) if self.scopes[index].globals.contains(name) => {
-                self.result.binds.insert(name.to_string());
+                self.binds.insert(name.to_string());
             }
             Some(index) => {
                 self.scopes[index].locals.insert(name.to_string());
             }
             None => {
-                self.result.binds.insert(name.to_string());
+                self.binds.insert(name.to_string());
             }
         }
     }
@@ -561,7 +567,7 @@ mod tests {
     #[test]
     fn function_reads_are_deferred_and_locals_resolved() {
         let found = names("def f(a, b=c):\n    x = a + y\n    return [x for z in w]\n");
-        assert_eq!(found.binds, BTreeSet::from(["f".to_string()]));
+        assert_eq!(found.binds, ["f"]);
         assert_eq!(read_names(&found.reads), ["c"]);
         assert_eq!(read_names(&found.deferred), ["y", "w"]);
     }
@@ -575,14 +581,14 @@ mod tests {
     #[test]
     fn global_inside_function_binds_module_name() {
         let found = names("def f():\n    global g\n    g = 1\n");
-        assert!(found.binds.contains("g"));
+        assert!(found.binds.iter().any(|name| name == "g"));
     }
 
     #[test]
     fn comprehension_variables_stay_inside() {
         let found = names("xs = [i * k for i in range(3)]\n");
         assert_eq!(read_names(&found.reads), ["range", "k"]);
-        assert_eq!(found.binds, BTreeSet::from(["xs".to_string()]));
+        assert_eq!(found.binds, ["xs"]);
     }
 
     #[test]
