@@ -1,0 +1,175 @@
+//! How `amlops notebook` scales with the size of a notebook: wall time and peak memory of
+//! `notebook inspect` and `notebook convert` (the real binary, one process per run) on generated
+//! notebooks, by number of cells and by number of lines in one cell.
+//!
+//! `cargo bench --bench notebook_scale` prints one row per notebook with the time per 1,000
+//! cells or lines, which stays flat when the analysis is linear (it grew 8-fold per doubling
+//! when the analysis was cubic). `AMLOPS_BENCH_QUICK=1` runs the smaller sizes only.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A family of generated notebooks: `cells(n)` gives the code cell sources for size `n`.
+struct Family {
+    name: &'static str,
+    unit: &'static str,
+    sizes: &'static [usize],
+    quick_sizes: &'static [usize],
+    cells: fn(usize) -> Vec<String>,
+    /// Also time `convert` (off where it would write one data asset file per unit).
+    convert: bool,
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "one-line cells `x<i> = <i>`",
+        unit: "cells",
+        sizes: &[1_000, 2_000, 4_000, 20_000, 100_000],
+        quick_sizes: &[1_000, 2_000, 4_000],
+        cells: |n| (0..n).map(|i| format!("x{i} = {i}\n")).collect(),
+        convert: true,
+    },
+    Family {
+        name: "one cell of lines `x<i> = <i>`",
+        unit: "lines",
+        sizes: &[100_000, 1_000_000, 2_000_000],
+        quick_sizes: &[100_000],
+        cells: |n| vec![(0..n).map(|i| format!("x{i} = {i}\n")).collect()],
+        convert: true,
+    },
+    Family {
+        name: "one cell of lines `x = 1`",
+        unit: "lines",
+        sizes: &[100_000, 1_000_000, 2_000_000],
+        quick_sizes: &[100_000],
+        cells: |n| vec!["x = 1\n".repeat(n)],
+        convert: true,
+    },
+    Family {
+        name: "one cell of automagic lines `ls data<i>`",
+        unit: "lines",
+        sizes: &[10_000, 100_000],
+        quick_sizes: &[10_000],
+        cells: |n| vec![(0..n).map(|i| format!("ls data{i}\n")).collect()],
+        convert: false,
+    },
+    Family {
+        name: "cells reading data `df = pd.read_csv(\"data/f<i>.csv\")`",
+        unit: "cells",
+        sizes: &[2_000, 20_000],
+        quick_sizes: &[2_000],
+        cells: |n| {
+            let mut cells = vec!["import pandas as pd\n".to_string()];
+            cells.extend((0..n).map(|i| format!("df = pd.read_csv(\"data/f{i}.csv\")\n")));
+            cells
+        },
+        convert: false,
+    },
+    Family {
+        name: "cells defining decorated functions",
+        unit: "cells",
+        sizes: &[2_000, 20_000],
+        quick_sizes: &[2_000],
+        cells: |n| {
+            let mut cells = vec!["import functools\nLIMIT = 3\n".to_string()];
+            cells.extend(
+                (0..n).map(|i| format!("@functools.cache\ndef f{i}(a=LIMIT):\n    return a + g\n")),
+            );
+            cells.push("g = 1\n".to_string());
+            cells
+        },
+        convert: true,
+    },
+];
+
+fn main() {
+    let quick = std::env::var("AMLOPS_BENCH_QUICK").is_ok();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    println!("# amlops notebook: time and peak memory by notebook size\n");
+    println!(
+        "| notebook | size | file | inspect | convert | per 1,000 | peak memory |\n|---|---|---|---|---|---|---|"
+    );
+    for family in FAMILIES {
+        let sizes = if quick {
+            family.quick_sizes
+        } else {
+            family.sizes
+        };
+        for &size in sizes {
+            let path = dir.path().join(format!("n{size}.ipynb"));
+            let bytes = notebook((family.cells)(size));
+            std::fs::write(&path, &bytes).expect("write the notebook");
+            let (inspect, inspect_memory) = run(&["inspect".as_ref(), path.as_os_str()]);
+            let out = dir.path().join("out");
+            let (convert, convert_memory) = if family.convert {
+                let (time, memory) = run(&[
+                    "convert".as_ref(),
+                    path.as_os_str(),
+                    "--out".as_ref(),
+                    out.as_os_str(),
+                ]);
+                (Some(time), memory)
+            } else {
+                (None, 0)
+            };
+            let _ = std::fs::remove_dir_all(&out);
+            let slowest = convert.unwrap_or(inspect).max(inspect);
+            println!(
+                "| {} | {size} {} | {:.1} MB | {:.2} s | {} | {:.1} ms | {:.0} MiB |",
+                family.name,
+                family.unit,
+                bytes.len() as f64 / 1e6,
+                inspect.as_secs_f64(),
+                convert.map_or("-".to_string(), |time| format!(
+                    "{:.2} s",
+                    time.as_secs_f64()
+                )),
+                slowest.as_secs_f64() * 1e6 / size as f64,
+                inspect_memory.max(convert_memory) as f64 / 1024.0,
+            );
+        }
+    }
+}
+
+/// An nbformat 4.5 notebook of code cells, as Python's `json.dump` writes it.
+fn notebook(sources: Vec<String>) -> Vec<u8> {
+    let cells: Vec<serde_json::Value> = sources
+        .into_iter()
+        .map(|source| {
+            serde_json::json!({"cell_type": "code", "metadata": {"tags": []}, "source": source,
+                "outputs": [], "execution_count": null})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
+        "cells": cells}))
+    .expect("a notebook serialises")
+}
+
+/// Runs `amlops notebook ARGS`; returns the wall time and the peak resident memory (KiB).
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reports its memory"
+)]
+fn run(args: &[&std::ffi::OsStr]) -> (Duration, i64) {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_amlops"))
+        .arg("notebook")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("amlops runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child and writes into the two locals above.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert!(
+        libc::WIFEXITED(status),
+        "amlops notebook {args:?} did not exit"
+    );
+    (started.elapsed(), usage.ru_maxrss)
+}
