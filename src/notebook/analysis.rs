@@ -1865,14 +1865,15 @@ impl State {
             let body = &work.prepared.parsed.syntax().body;
             let text = &work.prepared.text;
             let edits = SortedEdits::new(&work.edits);
+            let mut newlines = NextNewline::new(text);
             let mut previous_end = 0;
             for (stmt_index, stmt) in body.iter().enumerate() {
                 let next_start = body
                     .get(stmt_index + 1)
                     .map_or(text.len(), |next| next.start().to_usize());
-                let line_end = text[stmt.end().to_usize()..]
-                    .find('\n')
-                    .map_or(text.len(), |at| stmt.end().to_usize() + at + 1);
+                let line_end = newlines
+                    .at_or_after(stmt.end().to_usize())
+                    .map_or(text.len(), |at| at + 1);
                 let end = if stmt_index + 1 == body.len() {
                     text.len()
                 } else {
@@ -2429,6 +2430,32 @@ impl<'e> SortedEdits<'e> {
         }
         out.push_str(&text[at..end]);
         out
+    }
+}
+
+/// Finds the first newline at or after offsets that never decrease, resuming the search, so
+/// that many statements on one line do not each scan the rest of the line.
+struct NextNewline<'t> {
+    text: &'t str,
+    /// The last search: where it started and what it found.
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl<'t> NextNewline<'t> {
+    fn new(text: &'t str) -> Self {
+        NextNewline { text, last: None }
+    }
+
+    fn at_or_after(&mut self, from: usize) -> Option<usize> {
+        match self.last {
+            // No newline between the last start and the one found, nor after the last start.
+            Some((start, Some(found))) if start <= from && from <= found => return Some(found),
+            Some((start, None)) if start <= from => return None,
+            _ => {}
+        }
+        let found = self.text[from..].find('\n').map(|at| from + at);
+        self.last = Some((from, found));
+        found
     }
 }
 

@@ -243,8 +243,11 @@ pub fn tagged_assignment(cell: &PreparedCell, index: usize, stmt: &Stmt) -> Opti
 /// The comment after the statement's last line (papermill's help text convention).
 fn trailing_comment(cell: &PreparedCell, stmt: &Stmt) -> Option<String> {
     let end = stmt.end().to_usize();
-    let rest = cell.text[end..].lines().next().unwrap_or("");
-    let comment = rest.trim().strip_prefix('#')?.trim();
+    // Only a comment is read to the end of the line: with many statements on one line, the
+    // rest of the line is long.
+    let rest = cell.text[end..].trim_start_matches(|c: char| c.is_whitespace() && c != '\n');
+    let comment = rest.strip_prefix('#')?;
+    let comment = comment.lines().next().unwrap_or("").trim();
     (!comment.is_empty()).then(|| comment.to_string())
 }
 
@@ -407,6 +410,16 @@ mod tests {
         assert_eq!(b.default, serde_json::json!(["Hello", "World"]));
         assert!(found[3].as_ref().unwrap().is_optional());
         assert!(found[4].is_none());
+    }
+
+    #[test]
+    fn help_is_the_comment_right_after_the_statement() {
+        let found = tagged("a = 1; b = 2  # help b\nc = 3 \r# c\nd = 4\n# not d\n");
+        let helps: Vec<_> = found
+            .iter()
+            .map(|p| p.as_ref().unwrap().help.as_deref())
+            .collect();
+        assert_eq!(helps, [None, Some("help b"), Some("c"), None]);
     }
 
     #[test]
