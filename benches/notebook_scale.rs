@@ -1,21 +1,24 @@
 //! How `amlops notebook` scales with the size of a notebook: wall time and peak memory of
 //! `notebook inspect` and `notebook convert` (the real binary, one process per run) on generated
-//! notebooks, by number of cells and by number of lines in one cell.
+//! notebooks, by number of cells, of lines in one cell and of statements on one line.
 //!
 //! `cargo bench --bench notebook_scale` prints one row per notebook with the time per 1,000
 //! cells or lines, which stays flat when the analysis is linear (it grew 8-fold per doubling
 //! when the analysis was cubic). `AMLOPS_BENCH_QUICK=1` runs the smaller sizes only.
 
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A family of generated notebooks: `cells(n)` gives the code cell sources for size `n`.
+/// A family of generated notebooks: `write(n, notebook)` writes the code cells for size `n`.
 struct Family {
     name: &'static str,
     unit: &'static str,
     sizes: &'static [usize],
     quick_sizes: &'static [usize],
-    cells: fn(usize) -> Vec<String>,
+    write: fn(usize, &mut NotebookWriter),
     /// Also time `convert` (off where it would write one data asset file per unit).
     convert: bool,
 }
@@ -26,7 +29,7 @@ const FAMILIES: &[Family] = &[
         unit: "cells",
         sizes: &[1_000, 2_000, 4_000, 20_000, 100_000],
         quick_sizes: &[1_000, 2_000, 4_000],
-        cells: |n| (0..n).map(|i| format!("x{i} = {i}\n")).collect(),
+        write: |n, notebook| (0..n).for_each(|i| notebook.cell([format!("x{i} = {i}\n")])),
         convert: true,
     },
     Family {
@@ -34,7 +37,7 @@ const FAMILIES: &[Family] = &[
         unit: "lines",
         sizes: &[100_000, 1_000_000, 2_000_000],
         quick_sizes: &[100_000],
-        cells: |n| vec![(0..n).map(|i| format!("x{i} = {i}\n")).collect()],
+        write: |n, notebook| notebook.cell((0..n).map(|i| format!("x{i} = {i}\n"))),
         convert: true,
     },
     Family {
@@ -42,7 +45,18 @@ const FAMILIES: &[Family] = &[
         unit: "lines",
         sizes: &[100_000, 1_000_000, 2_000_000],
         quick_sizes: &[100_000],
-        cells: |n| vec!["x = 1\n".repeat(n)],
+        write: |n, notebook| notebook.cell((0..n).map(|_| "x = 1\n".to_string())),
+        convert: true,
+    },
+    Family {
+        name: "one line of statements `x<i>=1;`",
+        unit: "statements",
+        sizes: &[100_000, 1_000_000],
+        quick_sizes: &[100_000],
+        write: |n, notebook| {
+            let statements = (0..n).map(|i| format!("x{i}=1;"));
+            notebook.cell(statements.chain(["\n".to_string()]));
+        },
         convert: true,
     },
     Family {
@@ -50,7 +64,7 @@ const FAMILIES: &[Family] = &[
         unit: "lines",
         sizes: &[10_000, 100_000],
         quick_sizes: &[10_000],
-        cells: |n| vec![(0..n).map(|i| format!("ls data{i}\n")).collect()],
+        write: |n, notebook| notebook.cell((0..n).map(|i| format!("ls data{i}\n"))),
         convert: false,
     },
     Family {
@@ -58,10 +72,9 @@ const FAMILIES: &[Family] = &[
         unit: "cells",
         sizes: &[2_000, 20_000],
         quick_sizes: &[2_000],
-        cells: |n| {
-            let mut cells = vec!["import pandas as pd\n".to_string()];
-            cells.extend((0..n).map(|i| format!("df = pd.read_csv(\"data/f{i}.csv\")\n")));
-            cells
+        write: |n, notebook| {
+            notebook.cell(["import pandas as pd\n".to_string()]);
+            (0..n).for_each(|i| notebook.cell([format!("df = pd.read_csv(\"data/f{i}.csv\")\n")]));
         },
         convert: false,
     },
@@ -70,13 +83,14 @@ const FAMILIES: &[Family] = &[
         unit: "cells",
         sizes: &[2_000, 20_000],
         quick_sizes: &[2_000],
-        cells: |n| {
-            let mut cells = vec!["import functools\nLIMIT = 3\n".to_string()];
-            cells.extend(
-                (0..n).map(|i| format!("@functools.cache\ndef f{i}(a=LIMIT):\n    return a + g\n")),
-            );
-            cells.push("g = 1\n".to_string());
-            cells
+        write: |n, notebook| {
+            notebook.cell(["import functools\nLIMIT = 3\n".to_string()]);
+            (0..n).for_each(|i| {
+                notebook.cell([format!(
+                    "@functools.cache\ndef f{i}(a=LIMIT):\n    return a + g\n"
+                )])
+            });
+            notebook.cell(["g = 1\n".to_string()]);
         },
         convert: true,
     },
@@ -97,8 +111,9 @@ fn main() {
         };
         for &size in sizes {
             let path = dir.path().join(format!("n{size}.ipynb"));
-            let bytes = notebook((family.cells)(size));
-            std::fs::write(&path, &bytes).expect("write the notebook");
+            let mut notebook = NotebookWriter::create(&path);
+            (family.write)(size, &mut notebook);
+            let bytes = notebook.finish();
             let (inspect, inspect_memory) = run(&["inspect".as_ref(), path.as_os_str()]);
             let out = dir.path().join("out");
             let (convert, convert_memory) = if family.convert {
@@ -118,7 +133,7 @@ fn main() {
                 "| {} | {size} {} | {:.1} MB | {:.2} s | {} | {:.1} ms | {:.0} MiB |",
                 family.name,
                 family.unit,
-                bytes.len() as f64 / 1e6,
+                bytes as f64 / 1e6,
                 inspect.as_secs_f64(),
                 convert.map_or("-".to_string(), |time| format!(
                     "{:.2} s",
@@ -131,19 +146,48 @@ fn main() {
     }
 }
 
-/// An nbformat 4.5 notebook of code cells, as Python's `json.dump` writes it.
-fn notebook(sources: Vec<String>) -> Vec<u8> {
-    let cells: Vec<serde_json::Value> = sources
-        .into_iter()
-        .map(|source| {
-            serde_json::json!({"cell_type": "code", "metadata": {"tags": []}, "source": source,
-                "outputs": [], "execution_count": null})
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({"nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
-        "cells": cells}))
-    .expect("a notebook serialises")
+/// Writes an nbformat 4.5 notebook of code cells as Python's `json.dump` does, a piece at a
+/// time: this process stays small, since a child's peak memory as the kernel reports it starts
+/// from its parent's.
+struct NotebookWriter {
+    out: BufWriter<File>,
+    cells: usize,
+}
+
+impl NotebookWriter {
+    fn create(path: &Path) -> Self {
+        let mut out = BufWriter::new(File::create(path).expect("create the notebook"));
+        out.write_all(br#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "language": "python"}}, "cells": ["#)
+            .expect("write the notebook");
+        NotebookWriter { out, cells: 0 }
+    }
+
+    /// A code cell whose source is `pieces` joined.
+    fn cell(&mut self, pieces: impl IntoIterator<Item = String>) {
+        let separator: &[u8] = if self.cells == 0 { b"" } else { b", " };
+        self.cells += 1;
+        self.out.write_all(separator).expect("write the notebook");
+        self.out
+            .write_all(br#"{"cell_type": "code", "metadata": {"tags": []}, "source": ""#)
+            .expect("write the notebook");
+        for piece in pieces {
+            // JSON escapes character by character: the pieces' escapes join into the whole's.
+            let quoted = serde_json::to_string(&piece).expect("a string serialises");
+            self.out
+                .write_all(&quoted.as_bytes()[1..quoted.len() - 1])
+                .expect("write the notebook");
+        }
+        self.out
+            .write_all(br#"", "outputs": [], "execution_count": null}"#)
+            .expect("write the notebook");
+    }
+
+    /// Closes the notebook; returns its size in bytes.
+    fn finish(mut self) -> u64 {
+        self.out.write_all(b"]}").expect("write the notebook");
+        let file = self.out.into_inner().expect("flush the notebook");
+        file.metadata().expect("the notebook's size").len()
+    }
 }
 
 /// Runs `amlops notebook ARGS`; returns the wall time and the peak resident memory (KiB).
