@@ -6,8 +6,11 @@
 //! The emulator runs in this process; plan and drift run the real binary, so their memory is
 //! measured alone.
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use amlops::apply::{self, ApplyOptions, Quiet};
@@ -84,31 +87,13 @@ fn target_args(url: &str) -> Vec<String> {
 }
 
 /// Runs the amlops binary; returns its exit code, wall time and peak resident memory (KiB).
-#[allow(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also reports its memory"
-)]
 fn run_amlops(args: &[String]) -> (i32, Duration, i64) {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_amlops"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("amlops runs");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child and writes into the two locals above.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (code, started.elapsed(), usage.ru_maxrss)
+    let run = child::measure(
+        Command::new(env!("CARGO_BIN_EXE_amlops"))
+            .args(args)
+            .env("NO_COLOR", "1"),
+    );
+    (run.code, run.elapsed, run.peak_kib)
 }
 
 async fn plan_and_drift(count: usize) {

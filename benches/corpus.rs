@@ -13,12 +13,15 @@
 //! It prints both times, both peak resident sizes and the speed-up (target: 300 times faster,
 //! under 50 MB). Without `../shared` or the Python, it says so and skips that part.
 
+#[path = "common/child.rs"]
+mod child;
+
 #[path = "../tests/common/mod.rs"]
 #[allow(dead_code, reason = "the benchmark uses a part of the test helpers")]
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{corpus, oracle};
@@ -96,31 +99,9 @@ fn main() {
 }
 
 /// Runs `command` to its end; its stdout and its peak resident size in bytes.
-#[expect(
-    clippy::zombie_processes,
-    reason = "wait4 reaps the child, which `Child::wait` cannot do while reading its usage"
-)]
 fn measure(command: &mut Command) -> (String, u64) {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero `rusage` is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing into the two locals above.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let text = reader.join().unwrap_or_default();
-    // Linux reports ru_maxrss in kilobytes.
-    (text, usage.ru_maxrss as u64 * 1024)
+    let run = child::measure(command);
+    (run.stdout, run.peak_kib.max(0) as u64 * 1024)
 }
 
 fn cores() -> usize {

@@ -6,11 +6,14 @@
 //! cells or lines, which stays flat when the analysis is linear (it grew 8-fold per doubling
 //! when the analysis was cubic). `AMLOPS_BENCH_QUICK=1` runs the smaller sizes only.
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// A family of generated notebooks: `write(n, notebook)` writes the code cells for size `n`.
 struct Family {
@@ -191,29 +194,13 @@ impl NotebookWriter {
 }
 
 /// Runs `amlops notebook ARGS`; returns the wall time and the peak resident memory (KiB).
-#[allow(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also reports its memory"
-)]
 fn run(args: &[&std::ffi::OsStr]) -> (Duration, i64) {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_amlops"))
-        .arg("notebook")
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("amlops runs");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child and writes into the two locals above.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert!(
-        libc::WIFEXITED(status),
-        "amlops notebook {args:?} did not exit"
+    let run = child::measure(
+        Command::new(env!("CARGO_BIN_EXE_amlops"))
+            .arg("notebook")
+            .args(args)
+            .env("NO_COLOR", "1"),
     );
-    (started.elapsed(), usage.ru_maxrss)
+    assert!(run.code >= 0, "amlops notebook {args:?} did not exit");
+    (run.elapsed, run.peak_kib)
 }
