@@ -58,21 +58,28 @@ const ASSETS: &[(&str, &str)] = &[
     ("components", "component"),
 ];
 
-pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    if let Some(code) = args.dir.missing() {
-        return Ok(code);
+/// The backend of the target `args` select for the manifests in `dir`, or the exit code of
+/// a run that cannot have one (a missing directory, an unknown target).
+async fn open(
+    dir: &DirArg,
+    args: &TargetArgs,
+) -> anyhow::Result<Result<Box<dyn amlops::backend::Backend>, ExitCode>> {
+    if let Some(code) = dir.missing() {
+        return Ok(Err(code));
     }
-    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
+    let selection = match targets::select(&args.project, &dir.dir, true) {
         Ok(selection) => selection,
+        Err(code) => return Ok(Err(code)),
+    };
+    let backend = target::open(args, &selection.spec, &dir.dir, target::Opening::default());
+    Ok(Ok(backend.await?))
+}
+
+pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let backend = match open(&args.dir, &args.target).await? {
+        Ok(backend) => backend,
         Err(code) => return Ok(code),
     };
-    let backend = target::open(
-        &args.target,
-        &selection.spec,
-        &args.dir.dir,
-        target::Opening::default(),
-    )
-    .await?;
     let inventory = inventory(backend.as_ref()).await?;
     if args.json {
         ui::out(&format!("{}\n", serde_json::to_string_pretty(&inventory)?));
@@ -264,20 +271,10 @@ fn render_inventory(inventory: &Value) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    if let Some(code) = args.dir.missing() {
-        return Ok(code);
-    }
-    let selection = match targets::select(&args.target.project, &args.dir.dir, true) {
-        Ok(selection) => selection,
+    let backend = match open(&args.dir, &args.target).await? {
+        Ok(backend) => backend,
         Err(code) => return Ok(code),
     };
-    let backend = target::open(
-        &args.target,
-        &selection.spec,
-        &args.dir.dir,
-        target::Opening::default(),
-    )
-    .await?;
     let mut name = args.job.clone();
     if args.job.starts_with("job.") {
         let jobs = backend
