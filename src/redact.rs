@@ -50,3 +50,23 @@ pub fn masked(text: &str, secrets: &[String]) -> String {
     }
     out
 }
+
+/// Masks, in every string of `value`, the secrets and URL signatures; says whether any was.
+pub fn mask_json(value: &mut serde_json::Value, secrets: &[String]) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            let shown = masked(text, secrets);
+            let changed = shown != *text;
+            *text = shown;
+            changed
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, v| mask_json(v, secrets) | any),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |any, v| mask_json(v, secrets) | any),
+        _ => false,
+    }
+}

@@ -143,9 +143,11 @@ pub async fn make_plan(backend: &dyn Backend, request: PlanRequest<'_>) -> Resul
         match plan::plan(&input, &snapshot) {
             Outcome::Ready(mut plan) => {
                 annotate_origins(&mut plan, request.manifest);
-                redact_secrets(&mut plan, &request.manifest.secrets);
-                redact_sensitive_fields(&mut plan, &request.manifest.sensitive_variables);
-                redact_signatures(&mut plan);
+                redact(
+                    &mut plan,
+                    &request.manifest.secrets,
+                    &request.manifest.sensitive_variables,
+                );
                 return Ok(plan);
             }
             Outcome::Invalid(diagnostics) => return Err(PlanError::Invalid(diagnostics)),
@@ -197,90 +199,40 @@ pub fn annotate_origins(plan: &mut Plan, manifest: &Manifest) {
     }
 }
 
-/// Hides the values of sensitive variables wherever the plan shows them: a field value that
-/// holds one becomes `(sensitive)`, and a request body that holds one is shown with it
-/// replaced, while the body as sent stays in memory only
-/// ([`Request::secret_body`](crate::plan::Request::secret_body)).
-pub fn redact_secrets(plan: &mut Plan, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
+/// Hides secrets wherever the plan shows them, while request bodies as sent stay in memory
+/// only ([`Request::secret_body`](crate::plan::Request::secret_body)):
+/// - a field value holding a sensitive variable's value becomes `(sensitive)`, and so do both
+///   sides of a field a sensitive variable set (the live value may be the secret's previous
+///   value, which nothing else would recognise);
+/// - the signature of a shared access signature (a data asset's `path` may be a blob URL
+///   with a SAS) is hidden wherever it stands;
+/// - request bodies are shown with both masked.
+pub fn redact(plan: &mut Plan, secrets: &[String], sensitive: &std::collections::BTreeSet<String>) {
     for change in &mut plan.changes {
         for field in &mut change.fields {
+            let set_by_secret = field
+                .from
+                .as_ref()
+                .and_then(|o| o.variable.as_ref())
+                .is_some_and(|v| sensitive.contains(v));
             for value in [&mut field.before, &mut field.after].into_iter().flatten() {
-                if holds_secret(value, secrets) {
+                if set_by_secret || holds_secret(value, secrets) {
                     *value = serde_json::Value::String(SENSITIVE.into());
+                } else {
+                    crate::redact::mask_json(value, &[]);
                 }
             }
         }
         for request in &mut change.requests {
             let Some(body) = &request.body else { continue };
-            if holds_secret(body, secrets) {
-                let wire = request.secret_body.take().unwrap_or_else(|| body.clone());
-                request.body = Some(masked(body, secrets));
-                request.secret_body = Some(wire);
-            }
-        }
-    }
-}
-
-/// Hides both sides of every field a sensitive variable set: the live value may be the
-/// secret's previous value, which [`redact_secrets`] cannot recognise.
-pub fn redact_sensitive_fields(plan: &mut Plan, sensitive: &std::collections::BTreeSet<String>) {
-    for field in plan.changes.iter_mut().flat_map(|c| &mut c.fields) {
-        let secret = field
-            .from
-            .as_ref()
-            .and_then(|o| o.variable.as_ref())
-            .is_some_and(|v| sensitive.contains(v));
-        if secret {
-            for value in [&mut field.before, &mut field.after].into_iter().flatten() {
-                *value = serde_json::Value::String(SENSITIVE.into());
-            }
-        }
-    }
-}
-
-/// Hides the signature of every shared access signature a plan shows (a data asset's `path`
-/// may be a blob URL with a SAS): the `sig` parameter is a credential. Request bodies keep it
-/// in memory only, as for sensitive variables.
-pub fn redact_signatures(plan: &mut Plan) {
-    for change in &mut plan.changes {
-        for field in &mut change.fields {
-            for value in [&mut field.before, &mut field.after].into_iter().flatten() {
-                mask_signatures(value);
-            }
-        }
-        for request in &mut change.requests {
-            let Some(body) = &request.body else { continue };
             let mut shown = body.clone();
-            if mask_signatures(&mut shown) {
-                let wire = request.secret_body.take().unwrap_or_else(|| body.clone());
+            if crate::redact::mask_json(&mut shown, secrets) {
+                if request.secret_body.is_none() {
+                    request.secret_body = Some(body.clone());
+                }
                 request.body = Some(shown);
-                request.secret_body = Some(wire);
             }
         }
-    }
-}
-
-/// Replaces the value of each URL's `sig` query parameter in `value`; says whether any was.
-fn mask_signatures(value: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    match value {
-        Value::String(text) => match without_signature(text) {
-            Some(masked) => {
-                *text = masked;
-                true
-            }
-            None => false,
-        },
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |any, v| mask_signatures(v) | any),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |any, v| mask_signatures(v) | any),
-        _ => false,
     }
 }
 
@@ -293,22 +245,6 @@ fn holds_secret(value: &serde_json::Value, secrets: &[String]) -> bool {
         Value::Array(items) => items.iter().any(|v| holds_secret(v, secrets)),
         Value::Object(map) => map.values().any(|v| holds_secret(v, secrets)),
         _ => false,
-    }
-}
-
-fn masked(value: &serde_json::Value, secrets: &[String]) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(text) => Value::String(secrets.iter().fold(text.clone(), |text, secret| {
-            text.replace(secret.as_str(), SENSITIVE)
-        })),
-        Value::Array(items) => Value::Array(items.iter().map(|v| masked(v, secrets)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), masked(v, secrets)))
-                .collect(),
-        ),
-        other => other.clone(),
     }
 }
 
@@ -400,7 +336,7 @@ mod tests {
             notes: vec![],
             origin: None,
         };
-        redact_secrets(&mut plan, &["s3cret".into()]);
+        redact(&mut plan, &["s3cret".into()], &Default::default());
         let change = &plan.changes[0];
         assert_eq!(change.fields[0].after, Some(json!("(sensitive)")));
         assert_eq!(
