@@ -1155,7 +1155,7 @@ impl<'a> Builder<'a> {
         };
         let mut change = self.change_skeleton(desired);
         change.applied_spec = live
-            .and_then(|l| spec_tag(desired.kind, l))
+            .and_then(|l| super::snapshot::tag(desired.kind, l, tags::SPEC))
             .map(str::to_owned);
         change.live_fingerprint = Some(match live {
             Some(live) => fingerprint(&view(desired.kind, live, scope)),
@@ -1245,7 +1245,7 @@ impl<'a> Builder<'a> {
             change.action = Action::Conflict;
             change.reason = Some(format!(
                 "it belongs to another amlops project, `{owner}`, which declares it as {}",
-                owned_address(desired.kind, live).unwrap_or("(unknown)")
+                super::snapshot::tag(desired.kind, live, tags::ADDRESS).unwrap_or("(unknown)")
             ));
             change.hint = Some(format!(
                 "declare it in one project only; if this directory is `{owner}` under a new name, set `project \"{owner}\"` in amlops.kdl"
@@ -1399,7 +1399,7 @@ impl<'a> Builder<'a> {
         if !self.input.options.ownership_tags {
             return None;
         }
-        let owner = live_tags(kind, live)?.get(tags::PROJECT)?.as_str()?;
+        let owner = super::snapshot::tag(kind, live, tags::PROJECT)?;
         (owner != self.input.project).then_some(owner)
     }
 
@@ -1493,12 +1493,10 @@ impl<'a> Builder<'a> {
     /// address in the same workspace).
     fn jobs_of(&self, address: &str) -> impl Iterator<Item = &'a Value> {
         let project = self.input.project;
-        self.snapshot.jobs_of(address).iter().filter(move |j| {
-            j.pointer("/properties/tags")
-                .and_then(|t| t.get(tags::PROJECT))
-                .and_then(Value::as_str)
-                == Some(project)
-        })
+        self.snapshot
+            .jobs_of(address)
+            .iter()
+            .filter(move |j| super::snapshot::tag(Kind::Job, j, tags::PROJECT) == Some(project))
     }
 
     /// The newest job this project submitted for `address`, by creation time.
@@ -1514,9 +1512,7 @@ impl<'a> Builder<'a> {
     /// A `rerun: never` job that already ran: nothing is submitted, whatever changed.
     fn kept_job(&self, desired: &Desired, last: &Value, mut change: Change) -> Change {
         let last_name = last.get("name").and_then(Value::as_str).unwrap_or_default();
-        let last_spec = live_tags(Kind::Job, last)
-            .and_then(|t| t.get(tags::SPEC))
-            .and_then(Value::as_str);
+        let last_spec = super::snapshot::tag(Kind::Job, last, tags::SPEC);
         change.action = Action::NoOp;
         change.status = last
             .pointer("/properties/status")
@@ -1577,7 +1573,8 @@ impl<'a> Builder<'a> {
             uploads: desired.uploads.clone(),
             hint: None,
             status: None,
-            desired_spec: spec_tag(desired.kind, &desired.body).map(str::to_owned),
+            desired_spec: super::snapshot::tag(desired.kind, &desired.body, tags::SPEC)
+                .map(str::to_owned),
             applied_spec: None,
             recurring: false,
             live_fingerprint: None,
@@ -1619,21 +1616,6 @@ impl Job {
             _ => None,
         }
     }
-}
-
-/// The tags of a live object: top-level for computes, in the properties for the rest.
-fn live_tags(kind: Kind, live: &Value) -> Option<&Map<String, Value>> {
-    let pointer = if kind == Kind::Compute {
-        "/tags"
-    } else {
-        "/properties/tags"
-    };
-    live.pointer(pointer)?.as_object()
-}
-
-/// The address a live object's owner declares it as.
-fn owned_address(kind: Kind, live: &Value) -> Option<&str> {
-    live_tags(kind, live)?.get(tags::ADDRESS)?.as_str()
 }
 
 /// The kind, name and version of a declared (named) asset.
@@ -1858,16 +1840,6 @@ fn provisioning_failed(live: &Value) -> bool {
     live.pointer("/properties/provisioningState")
         .and_then(Value::as_str)
         .is_some_and(|state| state.eq_ignore_ascii_case("Failed"))
-}
-
-/// The `amlops.spec` tag of a body of `kind`.
-fn spec_tag(kind: Kind, body: &Value) -> Option<&str> {
-    let tags = if kind == Kind::Compute {
-        body.get("tags")
-    } else {
-        body.pointer("/properties/tags")
-    };
-    tags?.get(tags::SPEC)?.as_str()
 }
 
 /// A short hash of a view, to notice later that an object changed.

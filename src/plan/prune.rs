@@ -73,7 +73,7 @@ pub fn prune(
     let mut notes = Vec::new();
     for kind in prune.kinds() {
         for object in snapshot.owned(kind) {
-            let Some(address) = owner_address(kind, object) else {
+            let Some(address) = super::snapshot::tag(kind, object, tags::ADDRESS) else {
                 continue;
             };
             if declared.contains(address) {
@@ -102,15 +102,6 @@ pub fn prune(
         }
     }
     (changes, notes)
-}
-
-fn owner_address(kind: Kind, object: &Value) -> Option<&str> {
-    let tags = if kind == Kind::Compute {
-        object.get("tags")
-    } else {
-        object.pointer("/properties/tags")
-    };
-    tags?.get(tags::ADDRESS)?.as_str()
 }
 
 fn skeleton(kind: Kind, address: &str, object: &Value, action: Action, reason: String) -> Change {

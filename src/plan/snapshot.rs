@@ -129,6 +129,17 @@ impl Snapshot {
     }
 }
 
+/// The tag `key` of an object of `kind`: computes carry tags at the top, everything else in
+/// its properties.
+pub fn tag<'v>(kind: Kind, object: &'v Value, key: &str) -> Option<&'v str> {
+    let tags = if kind == Kind::Compute {
+        object.get("tags")
+    } else {
+        object.pointer("/properties/tags")
+    };
+    tags?.get(key)?.as_str()
+}
+
 /// Orders versions by creation, then by number.
 fn newer(a: &&Value, b: &&Value) -> std::cmp::Ordering {
     created_at(a)
